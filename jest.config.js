@@ -1,0 +1,23 @@
+// Jest runs in ESM mode (scripts/test.mjs sets NODE_OPTIONS=--experimental-vm-modules): PGlite's
+// internal dynamic import() kills a CommonJS-mode worker. @swc/jest only strips types; `npm run
+// typecheck` is the type check.
+/** @type {import('jest').Config} */
+export default {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.data/'],
+  extensionsToTreatAsEsm: ['.ts'],
+  // Sources import './x.js' (NodeNext); in the source tree that file is './x.ts'.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+        module: { type: 'es6' },
+      },
+    ],
+  },
+  testTimeout: 30000,
+};

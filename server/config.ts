@@ -1,0 +1,47 @@
+/** The service's configuration, read once from the environment (see the README's table). */
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  platformKey: string | undefined;
+  /** `true` seeds, `false` never, `undefined` seeds an empty embedded database. */
+  demo: boolean | undefined;
+  rateLimitPerMinute: number;
+  logLevel: string;
+  production: boolean;
+}
+
+function integer(name: string, value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d+$/.test(value) || Number(value) > max) {
+    throw new Error(`${name} must be a whole number from 0 to ${max}, not "${value}"`);
+  }
+  return Number(value);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const demo = env.MEMBER_ROLES_DEMO;
+  if (demo !== undefined && demo !== '' && demo !== '0' && demo !== '1') {
+    throw new Error(`MEMBER_ROLES_DEMO must be 1 or 0, not "${demo}"`);
+  }
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new Error(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
+  }
+  const platformKey = env.MEMBER_ROLES_PLATFORM_KEY || undefined;
+  if (platformKey !== undefined && platformKey.length < 16) {
+    throw new Error('MEMBER_ROLES_PLATFORM_KEY must be at least 16 characters long');
+  }
+  return {
+    port: integer('PORT', env.PORT, 3000, 65535),
+    host: env.HOST || '127.0.0.1',
+    databaseUrl: env.DATABASE_URL || undefined,
+    platformKey,
+    demo: demo === '1' ? true : demo === '0' ? false : undefined,
+    rateLimitPerMinute: integer('RATE_LIMIT_PER_MINUTE', env.RATE_LIMIT_PER_MINUTE, 600, 1_000_000),
+    logLevel,
+    production: env.NODE_ENV === 'production',
+  };
+}

@@ -1,0 +1,146 @@
+import { timingSafeEqual } from 'node:crypto';
+import {
+  deleteKey,
+  findKey,
+  findKeyOwnerByHash,
+  insertKey,
+  listKeys,
+  touchKey,
+} from '../storage/api-keys.repository.js';
+import { insertAuditEvents } from '../storage/audit.repository.js';
+import { findMember } from '../storage/members.repository.js';
+import { inOrganizationOrPlatform, type Actor } from './access.js';
+import { auditEvent } from './audit.js';
+import type { DomainDeps, Principal, RequestContext } from './context.js';
+import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
+import { AppError, notFound } from './errors.js';
+import type { ApiKey, ApiKeyCreated, Page } from './model.js';
+import { toApiKey } from './representations.js';
+import { hashSecret, newSecret, secretPrefix } from './secrets.js';
+
+/**
+ * Resolves a presented secret: the platform key, a member's key, or nothing. Rule 8: a suspended
+ * member's keys are refused.
+ */
+export async function authenticate(
+  deps: DomainDeps,
+  platformKeyHash: string,
+  secret: string,
+): Promise<Principal | undefined> {
+  const hash = hashSecret(secret);
+  if (timingSafeEqual(Buffer.from(hash), Buffer.from(platformKeyHash))) return { kind: 'platform' };
+  const owner = await findKeyOwnerByHash(deps.db, hash);
+  if (!owner) return undefined;
+  if (owner.status !== 'active') {
+    throw new AppError('MEMBER_SUSPENDED', 'Your membership is suspended; your API keys are refused.');
+  }
+  return {
+    kind: 'member',
+    organizationId: owner.org_id,
+    userId: owner.user_id,
+    apiKeyId: owner.key_id,
+  };
+}
+
+/** Notes that a key was used (at most once a minute); called after a successful request. */
+export async function recordKeyUse(deps: DomainDeps, principal: Principal): Promise<void> {
+  if (principal.kind === 'member') await touchKey(deps.db, principal.apiKeyId, deps.clock.now());
+}
+
+const ownKeysOnly = () =>
+  new AppError(
+    'INSUFFICIENT_PERMISSION',
+    "Only the member themself (or the platform key) can see and create a member's API keys.",
+  );
+
+function requireSelf(actor: Actor | null, userId: string) {
+  if (actor && actor.userId !== userId) throw ownKeysOnly();
+}
+
+async function requireMember(trx: Parameters<typeof findMember>[0], orgId: string, userId: string) {
+  if (!(await findMember(trx, orgId, userId))) throw notFound('The member');
+}
+
+export async function listApiKeys(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  userId: string,
+  query: { limit: number; cursor?: string },
+): Promise<Page<ApiKey>> {
+  return inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
+    requireSelf(actor, userId);
+    await requireMember(trx, orgId, userId);
+    const list = `api-keys:${userId}`;
+    const after =
+      query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, list, orgId), 0);
+    const rows = await listKeys(trx, orgId, userId, query.limit + 1, after);
+    return pageOf(rows, query.limit, toApiKey, (row) => encodeCursor(list, orgId, [row.id]));
+  });
+}
+
+export async function createApiKey(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  userId: string,
+  input: { name: string },
+): Promise<ApiKeyCreated> {
+  return inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
+    requireSelf(actor, userId);
+    await requireMember(trx, orgId, userId);
+    const now = deps.clock.now();
+    const id = deps.ids.next('key');
+    const secret = newSecret();
+    await insertKey(trx, {
+      id,
+      org_id: orgId,
+      user_id: userId,
+      name: input.name,
+      prefix: secretPrefix(secret),
+      secret_hash: hashSecret(secret),
+      created_at: now,
+    });
+    await insertAuditEvents(trx, [
+      auditEvent(deps, ctx, orgId, now, {
+        action: 'api_key.created',
+        targetUserId: userId,
+        targetId: id,
+        before: null,
+        after: { apiKeyId: id, name: input.name },
+      }),
+    ]);
+    const row = await findKey(trx, orgId, userId, id);
+    return { ...toApiKey(row!), secret };
+  });
+}
+
+/** The key's member, the owner, or the platform key may revoke a key. */
+export async function revokeApiKey(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  userId: string,
+  keyId: string,
+): Promise<void> {
+  await inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
+    if (actor && actor.userId !== userId && !actor.isOwner) {
+      throw new AppError(
+        'INSUFFICIENT_PERMISSION',
+        "Only the key's member, the owner or the platform key can revoke a key.",
+      );
+    }
+    const key = await findKey(trx, orgId, userId, keyId);
+    if (!key) throw notFound('The API key');
+    await deleteKey(trx, keyId);
+    await insertAuditEvents(trx, [
+      auditEvent(deps, ctx, orgId, deps.clock.now(), {
+        action: 'api_key.revoked',
+        targetUserId: userId,
+        targetId: keyId,
+        before: { apiKeyId: keyId, name: key.name },
+        after: null,
+      }),
+    ]);
+  });
+}

@@ -1,0 +1,59 @@
+import { AppError } from './errors.js';
+
+const badCursor = () =>
+  new AppError('VALIDATION_FAILED', 'The cursor is not one this list issued.', [
+    { location: 'query', path: 'cursor', message: 'not a cursor of this list' },
+  ]);
+
+/**
+ * Opaque keyset cursors: base64url JSON naming the list, the organization and the last key
+ * seen. A cursor from another list or organization, or one that does not decode, is refused.
+ */
+export function encodeCursor(list: string, orgId: string, key: unknown[]): string {
+  return Buffer.from(JSON.stringify({ l: list, o: orgId, k: key })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string, list: string, orgId: string): unknown[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const value = parsed as { l?: unknown; o?: unknown; k?: unknown } | undefined;
+  if (!value || value.l !== list || value.o !== orgId || !Array.isArray(value.k)) {
+    throw badCursor();
+  }
+  return value.k;
+}
+
+export function keyString(key: unknown[], index: number): string {
+  const value = key[index];
+  if (typeof value !== 'string') {
+    throw badCursor();
+  }
+  return value;
+}
+
+export function keyNumber(key: unknown[], index: number): number {
+  const value = key[index];
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw badCursor();
+  }
+  return value;
+}
+
+/** Fetches one row more than asked to learn whether another page exists. */
+export function pageOf<Row, Item>(
+  rows: Row[],
+  limit: number,
+  toItem: (row: Row) => Item,
+  cursorOf: (row: Row) => string,
+): { data: Item[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    data: page.map(toItem),
+    nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : null,
+  };
+}

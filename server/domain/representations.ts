@@ -1,0 +1,102 @@
+import type { MemberRecord, MemberTeamRecord } from '../storage/members.repository.js';
+import type { RoleRecord } from '../storage/roles.repository.js';
+import type { ApiKeyRow, AuditEventRow, OrganizationRow } from '../storage/schema.js';
+import type {
+  ApiKey,
+  AuditAction,
+  AuditEvent,
+  AuditSnapshot,
+  Member,
+  MemberTeam,
+  Organization,
+  Role,
+} from './model.js';
+import type { Permission } from './permissions.js';
+
+const iso = (value: Date | string) => new Date(value).toISOString();
+
+export function toOrganization(row: OrganizationRow): Organization {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+export function toMember(record: MemberRecord, teams: MemberTeam[]): Member {
+  return {
+    organizationId: record.org_id,
+    userId: record.user_id,
+    user: {
+      id: record.user_id,
+      email: record.email,
+      name: record.name,
+      imageUrl: record.image_url,
+    },
+    role: {
+      id: record.role_id,
+      name: record.role_name,
+      permissions: record.role_permissions as Permission[],
+    },
+    status: record.status,
+    teams,
+    joinedAt: iso(record.joined_at),
+    updatedAt: iso(record.updated_at),
+    version: record.version,
+  };
+}
+
+export function groupTeams(rows: MemberTeamRecord[]): Map<string, MemberTeam[]> {
+  const byUser = new Map<string, MemberTeam[]>();
+  for (const row of rows) {
+    const teams = byUser.get(row.user_id) ?? [];
+    teams.push({ id: row.team_id, name: row.team_name, role: row.role });
+    byUser.set(row.user_id, teams);
+  }
+  return byUser;
+}
+
+export function toRole(row: RoleRecord): Role {
+  return {
+    id: row.id,
+    organizationId: row.org_id,
+    name: row.name,
+    description: row.description,
+    permissions: row.permissions as Permission[],
+    builtIn: row.built_in,
+    isDefault: row.is_default,
+    memberCount: row.member_count,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    version: row.version,
+  };
+}
+
+export function toApiKey(row: ApiKeyRow): ApiKey {
+  return {
+    id: row.id,
+    organizationId: row.org_id,
+    userId: row.user_id,
+    name: row.name,
+    prefix: row.prefix,
+    createdAt: iso(row.created_at),
+    lastUsedAt: row.last_used_at ? iso(row.last_used_at) : null,
+  };
+}
+
+export function toAuditEvent(row: AuditEventRow): AuditEvent {
+  return {
+    id: row.id,
+    organizationId: row.org_id,
+    action: row.action as AuditAction,
+    actor: { type: row.actor_type, userId: row.actor_user_id, apiKeyId: row.actor_key_id },
+    targetUserId: row.target_user_id,
+    targetId: row.target_id,
+    before: row.before as AuditSnapshot | null,
+    after: row.after as AuditSnapshot | null,
+    requestId: row.request_id,
+    occurredAt: iso(row.occurred_at),
+  };
+}

@@ -1,0 +1,199 @@
+import { sql } from 'kysely';
+import * as apiKeys from '../domain/api-keys.service.js';
+import * as audit from '../domain/audit.service.js';
+import type { DomainDeps } from '../domain/context.js';
+import { AppError } from '../domain/errors.js';
+import * as members from '../domain/members.service.js';
+import type { Precondition } from '../domain/members.service.js';
+import * as organizations from '../domain/organizations.service.js';
+import * as roles from '../domain/roles.service.js';
+import type { Handlers } from './handler-types.js';
+
+export interface HandlerDeps extends DomainDeps {
+  document: { json: object; yaml: string; docsHtml: string };
+}
+
+const etag = (version: number) => `"${version}"`;
+
+/** `If-Match`: absent or `*` asks nothing; a strong `"N"` asks for version N; anything else cannot match. */
+export function parseIfMatch(header: string | undefined): Precondition {
+  if (header === undefined || header.trim() === '*') return {};
+  const match = /^\s*"(\d{1,9})"\s*$/.exec(header);
+  if (!match) {
+    throw new AppError(
+      'PRECONDITION_FAILED',
+      'If-Match must be the strong ETag of the current representation, e.g. "3", or *.',
+    );
+  }
+  return { expectedVersion: Number(match[1]) };
+}
+
+const later = (what: string) => () => {
+  throw new AppError('NOT_IMPLEMENTED', `${what} are not available in this release yet.`);
+};
+const customRoleWrites = later('Custom role changes');
+const teams = later('Teams');
+
+/** The thin HTTP side of every operation: typed input → domain call → status, headers, body. */
+export function createHandlers(deps: HandlerDeps): Handlers {
+  return {
+    getHealth: () => ({ status: 200, body: { status: 'ok' } }),
+    getReadiness: async () => {
+      try {
+        await sql`select 1`.execute(deps.db);
+      } catch {
+        throw new AppError('SERVICE_UNAVAILABLE', 'The database does not answer.');
+      }
+      return { status: 200, body: { status: 'ok', database: 'ok' } };
+    },
+    getOpenApiJson: () => ({ status: 200, body: deps.document.json as never }),
+    getOpenApiYaml: () => ({
+      status: 200,
+      body: deps.document.yaml,
+      contentType: 'application/yaml; charset=utf-8',
+    }),
+    getDocs: () => ({
+      status: 200,
+      body: deps.document.docsHtml,
+      contentType: 'text/html; charset=utf-8',
+    }),
+
+    listPermissions: () => ({ status: 200, body: roles.listPermissions() }),
+
+    createOrganization: async ({ ctx, body }) => {
+      const created = await organizations.createOrganization(deps, ctx, body);
+      return {
+        status: 201,
+        body: created,
+        headers: { Location: `/v1/organizations/${created.organization.id}` },
+      };
+    },
+    getOrganization: async ({ ctx, params }) => ({
+      status: 200,
+      body: await organizations.getOrganization(deps, ctx, params.orgId),
+    }),
+    updateOrganization: async ({ ctx, params, body }) => ({
+      status: 200,
+      body: await organizations.updateOrganization(deps, ctx, params.orgId, body),
+    }),
+
+    listMembers: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await members.listMembers(deps, ctx, params.orgId, {
+        limit: query.limit ?? 50,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        ...(query.role !== undefined ? { roleId: query.role } : {}),
+        ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(query.teamId !== undefined ? { teamId: query.teamId } : {}),
+        ...(query.q !== undefined ? { q: query.q } : {}),
+      }),
+    }),
+    addMember: async ({ ctx, params, body }) => {
+      const member = await members.addMember(deps, ctx, params.orgId, body);
+      return {
+        status: 201,
+        body: member,
+        headers: {
+          ETag: etag(member.version),
+          Location: `/v1/organizations/${params.orgId}/members/${encodeURIComponent(member.userId)}`,
+        },
+      };
+    },
+    getMember: async ({ ctx, params }) => {
+      const member = await members.getMember(deps, ctx, params.orgId, params.userId);
+      return { status: 200, body: member, headers: { ETag: etag(member.version) } };
+    },
+    getCurrentMember: async ({ ctx, params }) => {
+      const member = await members.getCurrentMember(deps, ctx, params.orgId);
+      return { status: 200, body: member, headers: { ETag: etag(member.version) } };
+    },
+    updateMember: async ({ ctx, params, body, headers }) => {
+      const member = await members.changeMember(
+        deps,
+        ctx,
+        params.orgId,
+        params.userId,
+        body,
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 200, body: member, headers: { ETag: etag(member.version) } };
+    },
+    setMemberRole: async ({ ctx, params, body, headers }) => {
+      const member = await members.changeMember(
+        deps,
+        ctx,
+        params.orgId,
+        params.userId,
+        { roleId: body.roleId },
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 200, body: member, headers: { ETag: etag(member.version) } };
+    },
+    removeMember: async ({ ctx, params, headers }) => {
+      await members.removeMember(
+        deps,
+        ctx,
+        params.orgId,
+        params.userId,
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 204, body: undefined };
+    },
+    transferOwnership: async ({ ctx, params, body }) => ({
+      status: 200,
+      body: await members.transferOwnership(deps, ctx, params.orgId, body.userId),
+    }),
+
+    listRoles: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await roles.listRoles(deps, ctx, params.orgId, {
+        limit: query.limit ?? 50,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      }),
+    }),
+    getRole: async ({ ctx, params }) => {
+      const role = await roles.getRole(deps, ctx, params.orgId, params.roleId);
+      return { status: 200, body: role, headers: { ETag: etag(role.version) } };
+    },
+    createRole: customRoleWrites,
+    updateRole: customRoleWrites,
+    deleteRole: customRoleWrites,
+
+    listTeams: teams,
+    createTeam: teams,
+    getTeam: teams,
+    updateTeam: teams,
+    deleteTeam: teams,
+    listTeamMembers: teams,
+    setTeamMemberRole: teams,
+    removeTeamMember: teams,
+
+    listAuditEvents: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await audit.listAuditEvents(deps, ctx, params.orgId, {
+        limit: query.limit ?? 50,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        ...(query.action !== undefined ? { action: query.action } : {}),
+        ...(query.actorId !== undefined ? { actorId: query.actorId } : {}),
+        ...(query.targetUserId !== undefined ? { targetUserId: query.targetUserId } : {}),
+        ...(query.since !== undefined ? { since: new Date(query.since) } : {}),
+      }),
+    }),
+
+    listApiKeys: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await apiKeys.listApiKeys(deps, ctx, params.orgId, params.userId, {
+        limit: query.limit ?? 50,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      }),
+    }),
+    createApiKey: async ({ ctx, params, body }) => ({
+      status: 201,
+      body: await apiKeys.createApiKey(deps, ctx, params.orgId, params.userId, body),
+    }),
+    revokeApiKey: async ({ ctx, params }) => {
+      await apiKeys.revokeApiKey(deps, ctx, params.orgId, params.userId, params.keyId);
+      return { status: 204, body: undefined };
+    },
+  };
+}

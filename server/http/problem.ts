@@ -1,0 +1,147 @@
+import type { ErrorRequestHandler, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { AppError, type ErrorCode, type FieldError } from '../domain/errors.js';
+
+const TITLES: Record<ErrorCode, string> = {
+  VALIDATION_FAILED: 'The request is not valid',
+  UNAUTHENTICATED: 'Authentication required',
+  INSUFFICIENT_PERMISSION: 'Permission denied',
+  PRIVILEGE_CEILING: 'Beyond your own privileges',
+  MEMBER_SUSPENDED: 'Membership suspended',
+  NOT_FOUND: 'Not found',
+  METHOD_NOT_ALLOWED: 'Method not allowed',
+  OWNER_REQUIRED: 'The organization needs its owner',
+  MEMBER_EXISTS: 'Already a member',
+  SLUG_TAKEN: 'Slug taken',
+  ROLE_NAME_TAKEN: 'Role name taken',
+  BUILT_IN_ROLE: 'Built-in roles are read-only',
+  ROLE_IN_USE: 'Role in use',
+  TARGET_SUSPENDED: 'Member suspended',
+  IDEMPOTENCY_KEY_IN_USE: 'Request in progress',
+  PRECONDITION_FAILED: 'Precondition failed',
+  PAYLOAD_TOO_LARGE: 'Payload too large',
+  UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
+  IDEMPOTENCY_KEY_REUSED: 'Idempotency key reused',
+  PRECONDITION_REQUIRED: 'Precondition required',
+  RATE_LIMITED: 'Too many requests',
+  HEADERS_TOO_LARGE: 'Request headers too large',
+  INTERNAL: 'Internal error',
+  NOT_IMPLEMENTED: 'Not implemented',
+  SERVICE_UNAVAILABLE: 'Service unavailable',
+};
+
+/** A stable URI per code; `code` carries the same identity for programs. */
+export const problemType = (code: ErrorCode) =>
+  `urn:member-roles:problem:${code.toLowerCase().replaceAll('_', '-')}`;
+
+export interface ProblemRequest extends Request {
+  requestId?: string;
+  /** A failure found while authenticating, kept with its code for the error handler. */
+  authFailure?: AppError;
+}
+
+export function sendProblem(req: ProblemRequest, res: Response, error: AppError) {
+  if (error.code === 'UNAUTHENTICATED') {
+    res.setHeader('WWW-Authenticate', 'Bearer realm="member-roles", ApiKey header="X-API-Key"');
+  }
+  res
+    .status(error.status)
+    .type('application/problem+json')
+    .json({
+      type: problemType(error.code),
+      title: TITLES[error.code],
+      status: error.status,
+      detail: error.message,
+      instance: req.originalUrl.split('?')[0],
+      code: error.code,
+      requestId: req.requestId ?? '',
+      ...(error.errors && error.errors.length > 0 ? { errors: error.errors } : {}),
+    });
+}
+
+interface ValidatorError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  message?: string;
+  headers?: Record<string, string>;
+  errors?: { path?: string; message?: string }[];
+}
+
+const LOCATIONS: Record<string, FieldError['location']> = {
+  body: 'body',
+  query: 'query',
+  params: 'path',
+  path: 'path',
+  headers: 'header',
+  header: 'header',
+};
+
+function fieldErrors(error: ValidatorError): FieldError[] {
+  return (error.errors ?? []).map((e) => {
+    const [, where = 'body', ...rest] = (e.path ?? '').replaceAll('.', '/').split('/');
+    const location = LOCATIONS[where] ?? 'body';
+    return {
+      location,
+      path: location === 'body' ? `/${rest.join('/')}` : rest.join('/'),
+      message: e.message ?? 'is not valid',
+    };
+  });
+}
+
+/** Turns anything thrown into problem+json: known failures keep their code, the rest is a logged 500. */
+function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppError {
+  if (error instanceof AppError) return error;
+  const status = error.status ?? error.statusCode;
+  if ((status === 401 || status === 403 || status === 429) && req.authFailure) {
+    return req.authFailure;
+  }
+  if (error.type === 'entity.too.large' || status === 413) {
+    return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than this service accepts.');
+  }
+  if (error.type === 'entity.parse.failed' || error instanceof SyntaxError) {
+    return new AppError('VALIDATION_FAILED', 'The request body is not valid JSON.', [
+      { location: 'body', path: '/', message: 'not valid JSON' },
+    ]);
+  }
+  if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported' || status === 415) {
+    return new AppError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'Send the request body as application/json (UTF-8).',
+    );
+  }
+  const responseInvalid = (error.errors ?? []).some((e) => e.path?.startsWith('/response'));
+  if (status !== undefined && status >= 400 && status < 500 && !responseInvalid) {
+    switch (status) {
+      case 400:
+        return new AppError('VALIDATION_FAILED', 'The request does not match the contract.', fieldErrors(error));
+      case 401:
+        return new AppError('UNAUTHENTICATED', 'Send a valid API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.');
+      case 404:
+        return new AppError('NOT_FOUND', 'No such resource.');
+      case 405:
+        return new AppError('METHOD_NOT_ALLOWED', 'This resource does not support that method.');
+      default:
+        break;
+    }
+  }
+  return new AppError('INTERNAL', 'Something went wrong on our side; the request id identifies it in our logs.');
+}
+
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req: ProblemRequest, res, next) => {
+    if (res.headersSent) return next(error);
+    const appError = toAppError(req, error);
+    if (appError.code === 'INTERNAL') {
+      logger.error({ err: error, requestId: req.requestId, url: req.originalUrl }, 'request failed');
+    }
+    if (appError.code === 'METHOD_NOT_ALLOWED') {
+      const allow = (error as ValidatorError).headers?.Allow ?? (error as ValidatorError).headers?.allow;
+      if (allow) res.setHeader('Allow', allow);
+    }
+    if (appError.code === 'RATE_LIMITED' && !res.getHeader('Retry-After')) {
+      res.setHeader('Retry-After', '60');
+    }
+    sendProblem(req, res, appError);
+  };
+}

@@ -1,0 +1,55 @@
+import { pino } from 'pino';
+import { readConfig } from './config.js';
+import { startService } from './service.js';
+
+/** `npm start`: run the service until SIGTERM or SIGINT. */
+async function main() {
+  const config = readConfig();
+  const logger = pino({ level: config.logLevel, base: { service: 'member-roles' } });
+  const service = await startService(config, logger);
+  const { url, demo } = service;
+
+  logger.info({ url, database: service.database.location, port: service.server.address() }, 'ready');
+  const lines = [`member-roles is ready on ${url} (database: ${service.database.location})`];
+  lines.push(`  API reference (Redoc): ${url}/docs`);
+  if (service.generatedPlatformKey) {
+    lines.push(`  Platform key (generated now, shown once): ${service.generatedPlatformKey}`);
+  }
+  if (demo) {
+    lines.push(`  Demo organization: ${demo.organizationId} (owner ${demo.ownerUserId})`);
+    lines.push('  List its members with the demo owner\'s key:');
+    lines.push(
+      `    curl -s -H 'Authorization: Bearer ${demo.ownerKey}' ${url}/v1/organizations/${demo.organizationId}/members`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let signalled = false;
+  const shutdown = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    logger.info({ signal }, 'shutting down: finishing requests in flight');
+    const force = setTimeout(() => {
+      logger.error('shutdown took longer than 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    service.stop().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`member-roles could not start: ${(error as Error).message}\n`);
+  process.exit(1);
+});

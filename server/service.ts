@@ -1,0 +1,128 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.js';
+import { seedDemo, type DemoCredentials } from './demo.js';
+import { loadDocuments } from './documents.js';
+import { hashSecret, newSecret } from './domain/secrets.js';
+import { createApp } from './http/app.js';
+import { systemClock, ulidIds } from './ids.js';
+import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
+import { countOrganizations, getSetting, putSettingIfAbsent } from './storage/settings.repository.js';
+
+export interface RunningService {
+  url: string;
+  server: Server;
+  database: DatabaseHandle;
+  /** Set when this start generated the platform key (it is not stored in clear). */
+  generatedPlatformKey: string | undefined;
+  demo: DemoCredentials | undefined;
+  stop(): Promise<void>;
+}
+
+interface SavedCredentials {
+  platformKey?: string;
+  demo?: DemoCredentials;
+}
+
+/** Embedded data directories keep the credentials printed at first start beside them. */
+function credentialsFile(database: DatabaseHandle, config: Config): string | undefined {
+  if (database.engine !== 'pglite' || !database.persistent) return undefined;
+  const dir = config.databaseUrl?.startsWith('file:')
+    ? config.databaseUrl.slice('file:'.length)
+    : './.data/pglite';
+  return `${dir.replace(/\/+$/, '')}-credentials.json`;
+}
+
+function readSaved(file: string | undefined): SavedCredentials {
+  if (!file || !existsSync(file)) return {};
+  return JSON.parse(readFileSync(file, 'utf8')) as SavedCredentials;
+}
+
+function save(file: string | undefined, saved: SavedCredentials) {
+  if (!file) return;
+  writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/** Opens the database, migrates it, makes sure a platform key exists, seeds the demo, listens. */
+export async function startService(config: Config, logger?: Logger): Promise<RunningService> {
+  const log = logger ?? pino({ level: config.logLevel, base: { service: 'member-roles' } });
+  const database = await openDatabase(config.databaseUrl);
+  try {
+    await migrateToLatest(database.db);
+    const deps = { db: database.db, clock: systemClock, ids: ulidIds() };
+    const file = credentialsFile(database, config);
+    const saved = readSaved(file);
+
+    let generatedPlatformKey: string | undefined;
+    let platformKeyHash: string;
+    if (config.platformKey) {
+      platformKeyHash = hashSecret(config.platformKey);
+    } else {
+      const stored = await getSetting(database.db, 'platform_key_sha256');
+      if (stored) {
+        platformKeyHash = stored;
+      } else {
+        const candidate = newSecret();
+        platformKeyHash = await putSettingIfAbsent(
+          database.db,
+          'platform_key_sha256',
+          hashSecret(candidate),
+        );
+        if (platformKeyHash === hashSecret(candidate)) {
+          generatedPlatformKey = candidate;
+          saved.platformKey = candidate;
+        }
+      }
+    }
+
+    let demo: DemoCredentials | undefined;
+    const seedWanted = config.demo ?? (database.engine === 'pglite');
+    if (seedWanted && (await countOrganizations(database.db)) === 0) {
+      demo = await seedDemo(deps);
+      saved.demo = demo;
+    }
+    save(file, saved);
+
+    const app = createApp({
+      ...deps,
+      document: loadDocuments(),
+      logger: log,
+      platformKeyHash,
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      validateResponses: !config.production,
+    });
+    const server = await new Promise<Server>((resolve, reject) => {
+      const listening = app.listen(config.port, config.host, () => resolve(listening));
+      listening.once('error', reject);
+    });
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 20_000;
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${config.host}:${port}`;
+
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        });
+        await database.close();
+      })());
+
+    return {
+      url,
+      server,
+      database,
+      generatedPlatformKey,
+      demo: demo ?? saved.demo,
+      stop,
+    };
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,85 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, Migrator, PostgresDialect, type Migration, type Transaction } from 'kysely';
+import pg from 'pg';
+import * as initial from './migrations/0001-initial.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+export type Trx = Transaction<Database>;
+/** A query target: the database or an open transaction. */
+export type Executor = Db | Trx;
+
+export interface DatabaseHandle {
+  db: Db;
+  /** `pglite` for the embedded engine (one session), `postgres` for a server. */
+  engine: 'pglite' | 'postgres';
+  /** Where the data lives, without credentials: for the start-up line. */
+  location: string;
+  /** True when the embedded engine keeps its data on disk. */
+  persistent: boolean;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PGLITE_DIR = './.data/pglite';
+
+// Timestamps come back as Date and int8 (count(*)) as number on both engines.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+/**
+ * Opens the database named by a DATABASE_URL value: unset → PGlite in ./.data/pglite,
+ * `memory://` → PGlite in memory, `file:PATH` → PGlite at PATH, `postgres://…` → PostgreSQL.
+ */
+export async function openDatabase(url: string | undefined): Promise<DatabaseHandle> {
+  if (url && /^postgres(ql)?:\/\//.test(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const parsed = new URL(url);
+    return {
+      db,
+      engine: 'postgres',
+      location: `postgres://${parsed.host}${parsed.pathname}`,
+      persistent: true,
+      close: () => db.destroy(),
+    };
+  }
+  let dataDir: string | undefined;
+  if (!url) dataDir = DEFAULT_PGLITE_DIR;
+  else if (url.startsWith('file:')) dataDir = url.slice('file:'.length);
+  else if (url !== 'memory://') {
+    throw new Error('DATABASE_URL must be postgres://…, memory:// or file:PATH');
+  }
+  if (dataDir) mkdirSync(resolve(dataDir), { recursive: true });
+  const pglite = dataDir ? new PGlite(resolve(dataDir)) : new PGlite();
+  await pglite.waitReady;
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    engine: 'pglite',
+    location: dataDir ? `pglite:${dataDir}` : 'pglite:memory',
+    persistent: Boolean(dataDir),
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+};
+
+/** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */
+export async function migrateToLatest(db: Db): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((result) => result.status === 'Error');
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed`, { cause: error });
+  }
+}

@@ -1,0 +1,109 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export interface ServiceSettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  slug: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  version: Generated<number>;
+}
+
+export interface RolesTable {
+  org_id: string;
+  id: string;
+  name: string;
+  description: string | null;
+  permissions: string[];
+  built_in: boolean;
+  is_default: Generated<boolean>;
+  rank: number;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  version: Generated<number>;
+}
+
+export interface MembershipsTable {
+  org_id: string;
+  user_id: string;
+  email: string;
+  name: string | null;
+  image_url: string | null;
+  role_id: string;
+  status: 'active' | 'suspended';
+  joined_at: Timestamp;
+  updated_at: Timestamp;
+  version: Generated<number>;
+}
+
+export interface TeamsTable {
+  org_id: string;
+  id: string;
+  name: string;
+  description: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  version: Generated<number>;
+}
+
+export interface TeamMembersTable {
+  org_id: string;
+  team_id: string;
+  user_id: string;
+  role: 'lead' | 'member';
+  added_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  org_id: string;
+  user_id: string;
+  name: string;
+  prefix: string;
+  secret_hash: string;
+  created_at: Timestamp;
+  last_used_at: Timestamp | null;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  org_id: string;
+  action: string;
+  actor_type: 'member' | 'platform';
+  actor_user_id: string | null;
+  actor_key_id: string | null;
+  target_user_id: string | null;
+  target_id: string | null;
+  before: ColumnType<Record<string, unknown> | null, string | null, never>;
+  after: ColumnType<Record<string, unknown> | null, string | null, never>;
+  request_id: string;
+  occurred_at: Timestamp;
+}
+
+export interface Database {
+  service_settings: ServiceSettingsTable;
+  organizations: OrganizationsTable;
+  roles: RolesTable;
+  memberships: MembershipsTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  api_keys: ApiKeysTable;
+  audit_events: AuditEventsTable;
+}
+
+export type OrganizationRow = Selectable<OrganizationsTable>;
+export type RoleRow = Selectable<RolesTable>;
+export type MembershipRow = Selectable<MembershipsTable>;
+export type TeamRow = Selectable<TeamsTable>;
+export type TeamMemberRow = Selectable<TeamMembersTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type NewAuditEvent = Insertable<AuditEventsTable>;

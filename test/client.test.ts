@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createMemberRolesClient, type MemberRolesClient, type Problem } from '../client/index.js';
+import { startTestService, type TestContext } from './support/context.js';
+import { createOrg, type TestOrg } from './support/scenario.js';
+
+let ctx: TestContext;
+let org: TestOrg;
+beforeAll(async () => {
+  ctx = await startTestService();
+  org = await createOrg(ctx);
+});
+afterAll(async () => {
+  await ctx.stop();
+});
+
+/**
+ * Type-level tests: `tsc --noEmit` fails if any `@ts-expect-error` below stops being an error,
+ * that is, if the client starts accepting a wrong path, body or parameter.
+ */
+export function typeLevelChecks(client: MemberRolesClient) {
+  // @ts-expect-error a path the contract does not have
+  void client.GET('/v1/organisations/{orgId}', { params: { path: { orgId: 'org_1' } } });
+  void client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
+    params: { path: { orgId: 'org_1', userId: 'u' } },
+    // @ts-expect-error roleId is required
+    body: {},
+  });
+  void client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
+    params: { path: { orgId: 'org_1', userId: 'u' } },
+    // @ts-expect-error unknown properties are not part of the body
+    body: { roleId: 'admin', extra: true },
+  });
+  void client.GET('/v1/organizations/{orgId}/members', {
+    // @ts-expect-error limit is a number
+    params: { path: { orgId: 'org_1' }, query: { limit: 'ten' } },
+  });
+  void client.PATCH('/v1/organizations/{orgId}/members/{userId}', {
+    params: { path: { orgId: 'org_1', userId: 'u' } },
+    // @ts-expect-error status is active or suspended
+    body: { status: 'banned' },
+  });
+  // @ts-expect-error path parameters are required
+  void client.GET('/v1/organizations/{orgId}/members/{userId}', { params: { path: { orgId: 'org_1' } } });
+}
+
+describe('the client', () => {
+  test('{ data, error } narrows: success gives a typed member, failure a typed problem', async () => {
+    const ok = await org.owner.client.GET('/v1/organizations/{orgId}/me', {
+      params: { path: { orgId: org.orgId } },
+    });
+    if (ok.error) throw new Error('expected success');
+    const role: string = ok.data.role.id;
+    expect(role).toBe('owner');
+
+    const failed = await org.owner.client.GET('/v1/organizations/{orgId}/members/{userId}', {
+      params: { path: { orgId: org.orgId, userId: 'nobody' } },
+    });
+    if (!failed.error) throw new Error('expected a problem');
+    const problem: Problem = failed.error;
+    expect(problem.code).toBe('NOT_FOUND');
+    expect(problem.requestId).toBe(failed.response.headers.get('x-request-id'));
+  });
+
+  test('sends the request id it is given', async () => {
+    const client = createMemberRolesClient({
+      baseUrl: `${ctx.url}/`,
+      apiKey: org.owner.key,
+      requestId: () => 'client-chosen-id',
+    });
+    const { response } = await client.GET('/v1/permissions');
+    expect(response.headers.get('x-request-id')).toBe('client-chosen-id');
+  });
+
+  test('retries a 429 that names a short Retry-After, then returns the final answer', async () => {
+    let calls = 0;
+    const client = createMemberRolesClient({
+      baseUrl: ctx.url,
+      apiKey: org.owner.key,
+      fetch: async (input) => {
+        calls += 1;
+        if (calls === 1) {
+          return new Response('{"type":"urn:x","title":"t","status":429,"code":"RATE_LIMITED","requestId":"r"}', {
+            status: 429,
+            headers: { 'Retry-After': '0', 'content-type': 'application/problem+json' },
+          });
+        }
+        return fetch(input as Request);
+      },
+    });
+    const { data } = await client.GET('/v1/permissions');
+    expect(calls).toBe(2);
+    expect(data!.data).toHaveLength(13);
+  });
+});

@@ -1,0 +1,43 @@
+import { createMemberRolesClient, type MemberRolesClient } from '../../client/index.js';
+import type { Config } from '../../server/config.js';
+import { startService, type RunningService } from '../../server/service.js';
+import { onPostgres, scratchDatabase } from './database.js';
+
+export const PLATFORM_KEY = 'test-platform-key-0123456789abcdef';
+export { onPostgres };
+
+export interface TestContext {
+  service: RunningService;
+  url: string;
+  /** A client with the given key (or none). */
+  client(apiKey?: string): MemberRolesClient;
+  platform: MemberRolesClient;
+  stop(): Promise<void>;
+}
+
+export async function startTestService(overrides: Partial<Config> = {}): Promise<TestContext> {
+  const database = await scratchDatabase();
+  const service = await startService({
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl: database.url,
+    platformKey: PLATFORM_KEY,
+    demo: false,
+    rateLimitPerMinute: 0,
+    logLevel: 'silent',
+    production: false,
+    ...overrides,
+  });
+  const client = (apiKey?: string) =>
+    createMemberRolesClient({ baseUrl: service.url, ...(apiKey ? { apiKey } : {}), retries: 0 });
+  return {
+    service,
+    url: service.url,
+    client,
+    platform: client(PLATFORM_KEY),
+    stop: async () => {
+      await service.stop();
+      await database.drop();
+    },
+  };
+}
