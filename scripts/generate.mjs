@@ -52,7 +52,7 @@ function run(cmd, args, cwd) {
       else
         reject(
           new GenerateError(
-            `${path.basename(cmd)} ${args.join(' ')} exited with ${code}:\n${withoutBanners(output)}`,
+            `${[path.basename(cmd), ...args].join(' ')} exited with ${code}:\n${withoutBanners(output)}`,
           ),
         );
     });
@@ -241,8 +241,11 @@ async function generateInto(work) {
     Promise.all([
       run(bin('redocly'), ['bundle', API_ALIAS, '--output', json], work),
       run(bin('redocly'), ['bundle', API_ALIAS, '--output', yaml], work),
-      // No arguments: it reads redocly.yaml (apis.main.x-openapi-ts.output) and ignores file args.
-      run(bin('openapi-typescript'), [], work),
+      // No file arguments: it reads redocly.yaml (apis.main.x-openapi-ts.output) and ignores them.
+      // --default-non-nullable=false: by default a property with a `default` becomes required, in
+      // request bodies and query parameters too (openapi-typescript#1741, #2012), so a client
+      // would have to send `isDefault: false` or `limit: 50`. Only `required` makes it required.
+      run(bin('openapi-typescript'), ['--default-non-nullable=false'], work),
     ]),
   );
   if (!(await exists(types))) {

@@ -36,12 +36,13 @@ describe('API keys', () => {
 
   test('an unknown, empty or conflicting key is 401 UNAUTHENTICATED', async () => {
     const org = await createOrg(ctx);
-    for (const headers of [
+    const attempts: Record<string, string>[] = [
       { 'X-API-Key': 'mrk_not-a-key' },
       { Authorization: 'Bearer ' },
       { Authorization: `Bearer ${org.owner.key}`, 'X-API-Key': 'mrk_other' },
       { Authorization: `Basic ${Buffer.from('a:b').toString('base64')}` },
-    ]) {
+    ];
+    for (const headers of attempts) {
       const res = await fetch(`${ctx.url}/v1/organizations/${org.orgId}/me`, { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);

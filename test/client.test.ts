@@ -27,8 +27,8 @@ export function typeLevelChecks(client: MemberRolesClient) {
   });
   void client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
     params: { path: { orgId: 'org_1', userId: 'u' } },
-    // @ts-expect-error unknown properties are not part of the body
-    body: { roleId: 'admin', extra: true },
+    // @ts-expect-error roleId is a string
+    body: { roleId: 42 },
   });
   void client.GET('/v1/organizations/{orgId}/members', {
     // @ts-expect-error limit is a number

@@ -112,14 +112,6 @@ describe('bad input gets a clear answer', () => {
     const problem = (await res.json()) as { errors: { location: string }[] };
     expect(problem.errors[0]!.location).toBe('query');
   });
-
-  test('teams answer 501 NOT_IMPLEMENTED problem+json in this release', async () => {
-    const { error, response } = await org.owner.client.GET('/v1/organizations/{orgId}/teams', {
-      params: { path: { orgId: org.orgId } },
-    });
-    expect(response.status).toBe(501);
-    expect(error!.code).toBe('NOT_IMPLEMENTED');
-  });
 });
 
 describe('operational endpoints', () => {

@@ -57,6 +57,26 @@ export interface Role {
   version: number;
 }
 
+export interface Team {
+  id: string;
+  organizationId: string;
+  name: string;
+  description: string | null;
+  memberCount: number;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+export interface TeamMember {
+  teamId: string;
+  userId: string;
+  user: User;
+  role: TeamRole;
+  addedAt: string;
+  updatedAt: string;
+}
+
 export interface ApiKey {
   id: string;
   organizationId: string;

@@ -1,5 +1,6 @@
 import type { MemberRecord, MemberTeamRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
+import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
 import type { ApiKeyRow, AuditEventRow, OrganizationRow } from '../storage/schema.js';
 import type {
   ApiKey,
@@ -10,6 +11,8 @@ import type {
   MemberTeam,
   Organization,
   Role,
+  Team,
+  TeamMember,
 } from './model.js';
 import type { Permission } from './permissions.js';
 
@@ -98,5 +101,29 @@ export function toAuditEvent(row: AuditEventRow): AuditEvent {
     after: row.after as AuditSnapshot | null,
     requestId: row.request_id,
     occurredAt: iso(row.occurred_at),
+  };
+}
+
+export function toTeam(row: TeamRecord): Team {
+  return {
+    id: row.id,
+    organizationId: row.org_id,
+    name: row.name,
+    description: row.description,
+    memberCount: row.member_count,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    version: row.version,
+  };
+}
+
+export function toTeamMember(row: TeamMemberRecord): TeamMember {
+  return {
+    teamId: row.team_id,
+    userId: row.user_id,
+    user: { id: row.user_id, email: row.email, name: row.name, imageUrl: row.image_url },
+    role: row.role,
+    addedAt: iso(row.added_at),
+    updatedAt: iso(row.updated_at),
   };
 }

@@ -7,7 +7,7 @@ import { routes, type OperationId } from '../../generated/routes.js';
 import { authenticate, recordKeyUse } from '../domain/api-keys.service.js';
 import type { Principal } from '../domain/context.js';
 import { AppError } from '../domain/errors.js';
-import type { Handler } from './handler-types.js';
+import type { HandlerInput } from './handler-types.js';
 import { createHandlers, type HandlerDeps } from './handlers.js';
 import { errorHandler, type ProblemRequest } from './problem.js';
 import { RateLimiter } from './rate-limit.js';
@@ -138,7 +138,10 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   for (const route of routes) {
-    const handler = handlers[route.operationId] as Handler<OperationId>;
+    // Each handler is typed by its operation in `Handlers`; here they are called uniformly.
+    const handler = handlers[route.operationId] as unknown as (
+      input: HandlerInput<OperationId>,
+    ) => Promise<{ status: number; body: unknown; headers?: Record<string, string>; contentType?: string }>;
     app[route.method](route.expressPath, async (req: ServiceRequest, res: Response, next: NextFunction) => {
       try {
         const result = await handler({

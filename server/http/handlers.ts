@@ -6,7 +6,9 @@ import { AppError } from '../domain/errors.js';
 import * as members from '../domain/members.service.js';
 import type { Precondition } from '../domain/members.service.js';
 import * as organizations from '../domain/organizations.service.js';
+import * as customRoles from '../domain/custom-roles.service.js';
 import * as roles from '../domain/roles.service.js';
+import * as teams from '../domain/teams.service.js';
 import type { Handlers } from './handler-types.js';
 
 export interface HandlerDeps extends DomainDeps {
@@ -27,12 +29,6 @@ export function parseIfMatch(header: string | undefined): Precondition {
   }
   return { expectedVersion: Number(match[1]) };
 }
-
-const later = (what: string) => () => {
-  throw new AppError('NOT_IMPLEMENTED', `${what} are not available in this release yet.`);
-};
-const customRoleWrites = later('Custom role changes');
-const teams = later('Teams');
 
 /** The thin HTTP side of every operation: typed input → domain call → status, headers, body. */
 export function createHandlers(deps: HandlerDeps): Handlers {
@@ -155,18 +151,93 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       const role = await roles.getRole(deps, ctx, params.orgId, params.roleId);
       return { status: 200, body: role, headers: { ETag: etag(role.version) } };
     },
-    createRole: customRoleWrites,
-    updateRole: customRoleWrites,
-    deleteRole: customRoleWrites,
+    createRole: async ({ ctx, params, body }) => {
+      const role = await customRoles.createRole(deps, ctx, params.orgId, body);
+      return {
+        status: 201,
+        body: role,
+        headers: { ETag: etag(role.version), Location: `/v1/organizations/${params.orgId}/roles/${role.id}` },
+      };
+    },
+    updateRole: async ({ ctx, params, body, headers }) => {
+      const role = await customRoles.updateRole(
+        deps,
+        ctx,
+        params.orgId,
+        params.roleId,
+        body,
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 200, body: role, headers: { ETag: etag(role.version) } };
+    },
+    deleteRole: async ({ ctx, params, query, headers }) => {
+      await customRoles.deleteRole(
+        deps,
+        ctx,
+        params.orgId,
+        params.roleId,
+        query.reassignTo !== undefined ? { reassignTo: query.reassignTo } : {},
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 204, body: undefined };
+    },
 
-    listTeams: teams,
-    createTeam: teams,
-    getTeam: teams,
-    updateTeam: teams,
-    deleteTeam: teams,
-    listTeamMembers: teams,
-    setTeamMemberRole: teams,
-    removeTeamMember: teams,
+    listTeams: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await teams.listTeams(deps, ctx, params.orgId, {
+        limit: query.limit ?? 50,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      }),
+    }),
+    createTeam: async ({ ctx, params, body }) => {
+      const team = await teams.createTeam(deps, ctx, params.orgId, body);
+      return {
+        status: 201,
+        body: team,
+        headers: { ETag: etag(team.version), Location: `/v1/organizations/${params.orgId}/teams/${team.id}` },
+      };
+    },
+    getTeam: async ({ ctx, params }) => {
+      const team = await teams.getTeam(deps, ctx, params.orgId, params.teamId);
+      return { status: 200, body: team, headers: { ETag: etag(team.version) } };
+    },
+    updateTeam: async ({ ctx, params, body, headers }) => {
+      const team = await teams.updateTeam(
+        deps,
+        ctx,
+        params.orgId,
+        params.teamId,
+        body,
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 200, body: team, headers: { ETag: etag(team.version) } };
+    },
+    deleteTeam: async ({ ctx, params, headers }) => {
+      await teams.deleteTeam(deps, ctx, params.orgId, params.teamId, parseIfMatch(headers['If-Match']));
+      return { status: 204, body: undefined };
+    },
+    listTeamMembers: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await teams.listTeamMembers(deps, ctx, params.orgId, params.teamId, {
+        limit: query.limit ?? 50,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      }),
+    }),
+    setTeamMemberRole: async ({ ctx, params, body }) => {
+      const { created, member } = await teams.setTeamMemberRole(
+        deps,
+        ctx,
+        params.orgId,
+        params.teamId,
+        params.userId,
+        body.role,
+      );
+      return created ? { status: 201, body: member } : { status: 200, body: member };
+    },
+    removeTeamMember: async ({ ctx, params }) => {
+      await teams.removeTeamMember(deps, ctx, params.orgId, params.teamId, params.userId);
+      return { status: 204, body: undefined };
+    },
 
     listAuditEvents: async ({ ctx, params, query }) => ({
       status: 200,

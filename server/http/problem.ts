@@ -14,6 +14,7 @@ const TITLES: Record<ErrorCode, string> = {
   MEMBER_EXISTS: 'Already a member',
   SLUG_TAKEN: 'Slug taken',
   ROLE_NAME_TAKEN: 'Role name taken',
+  TEAM_NAME_TAKEN: 'Team name taken',
   BUILT_IN_ROLE: 'Built-in roles are read-only',
   ROLE_IN_USE: 'Role in use',
   TARGET_SUSPENDED: 'Member suspended',
@@ -32,7 +33,7 @@ const TITLES: Record<ErrorCode, string> = {
 
 /** A stable URI per code; `code` carries the same identity for programs. */
 export const problemType = (code: ErrorCode) =>
-  `urn:member-roles:problem:${code.toLowerCase().replaceAll('_', '-')}`;
+  `/problems/${code.toLowerCase().replaceAll('_', '-')}`;
 
 export interface ProblemRequest extends Request {
   requestId?: string;

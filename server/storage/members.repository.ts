@@ -144,3 +144,21 @@ export async function deleteMember(
   const result = await query.executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
+
+/** Moves every holder of one role to another in one statement; returns who moved. */
+export async function reassignRole(
+  ex: Executor,
+  orgId: string,
+  fromRoleId: string,
+  toRoleId: string,
+  now: Date,
+): Promise<string[]> {
+  const rows = await ex
+    .updateTable('memberships')
+    .set((eb) => ({ role_id: toRoleId, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('role_id', '=', fromRoleId)
+    .returning('user_id')
+    .execute();
+  return rows.map((row) => row.user_id).sort();
+}

@@ -60,3 +60,71 @@ export async function listRoles(
   const rows = await query.orderBy('r.rank').orderBy('r.id').limit(limit).execute();
   return rows.map((row) => ({ ...row, member_count: Number(row.member_count ?? 0) }));
 }
+
+export async function findRoleByName(
+  ex: Executor,
+  orgId: string,
+  name: string,
+): Promise<RoleRow | undefined> {
+  return ex
+    .selectFrom('roles')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where(sql<string>`lower(name)`, '=', name.toLowerCase())
+    .executeTakeFirst();
+}
+
+/**
+ * Makes `roleId` the organization's one default role (the index allows only one). Both roles
+ * whose flag flips get a new version, since their representation changed.
+ */
+export async function makeDefaultRole(ex: Executor, orgId: string, roleId: string, now: Date) {
+  await ex
+    .updateTable('roles')
+    .set((eb) => ({ is_default: false, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('is_default', '=', true)
+    .where('id', '!=', roleId)
+    .execute();
+  await ex
+    .updateTable('roles')
+    .set((eb) => ({ is_default: true, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('id', '=', roleId)
+    .where('is_default', '=', false)
+    .execute();
+}
+
+/** A conditional write: changes the role only if it still has `expectedVersion`. */
+export async function updateRole(
+  ex: Executor,
+  orgId: string,
+  roleId: string,
+  changes: { name?: string; description?: string | null; permissions?: string[]; is_default?: boolean },
+  now: Date,
+  expectedVersion: number,
+): Promise<boolean> {
+  const result = await ex
+    .updateTable('roles')
+    .set((eb) => ({ ...changes, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('id', '=', roleId)
+    .where('version', '=', expectedVersion)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+export async function deleteRole(
+  ex: Executor,
+  orgId: string,
+  roleId: string,
+  expectedVersion: number,
+): Promise<boolean> {
+  const result = await ex
+    .deleteFrom('roles')
+    .where('org_id', '=', orgId)
+    .where('id', '=', roleId)
+    .where('version', '=', expectedVersion)
+    .executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}

@@ -1,0 +1,266 @@
+import { insertAuditEvents } from '../storage/audit.repository.js';
+import { isUniqueViolation } from '../storage/errors.js';
+import { reassignRole } from '../storage/members.repository.js';
+import {
+  deleteRole as deleteRoleRow,
+  findRole,
+  findRoleByName,
+  insertRoles,
+  makeDefaultRole,
+  updateRole as updateRoleRow,
+  type RoleRecord,
+} from '../storage/roles.repository.js';
+import type { Trx } from '../storage/database.js';
+import type { NewAuditEvent } from '../storage/schema.js';
+import { inOrganization, requirePermission, requireWithinCeiling, type Actor } from './access.js';
+import { auditEvent } from './audit.js';
+import type { DomainDeps, RequestContext } from './context.js';
+import { AppError, invalid, notFound } from './errors.js';
+import type { Precondition } from './members.service.js';
+import type { AuditSnapshot, Role } from './model.js';
+import { CUSTOM_ROLE_RANK, DEFAULT_ROLE_ID, OWNER_ROLE_ID, type Permission } from './permissions.js';
+import { toRole } from './representations.js';
+
+const roleNameTaken = () =>
+  new AppError('ROLE_NAME_TAKEN', 'Another role of this organization already has this name.');
+
+const builtInRole = () =>
+  new AppError('BUILT_IN_ROLE', 'Built-in roles are read-only; create a custom role instead.');
+
+const rolePreconditionFailed = () =>
+  new AppError(
+    'PRECONDITION_FAILED',
+    'The role has changed since you read it (If-Match does not match its ETag); read it again.',
+  );
+
+async function loadCustomRole(trx: Trx, actor: Actor, orgId: string, roleId: string, pre: Precondition) {
+  requirePermission(actor, 'roles:manage');
+  const role = await findRole(trx, orgId, roleId);
+  if (!role) throw notFound('The role');
+  if (pre.expectedVersion !== undefined && pre.expectedVersion !== role.version) {
+    throw rolePreconditionFailed();
+  }
+  if (role.built_in) throw builtInRole();
+  return role;
+}
+
+async function requireFreeName(trx: Trx, orgId: string, name: string, except?: string) {
+  const clash = await findRoleByName(trx, orgId, name);
+  if (clash && clash.id !== except) throw roleNameTaken();
+}
+
+async function roleView(trx: Trx, orgId: string, roleId: string): Promise<Role> {
+  return toRole((await findRole(trx, orgId, roleId))!);
+}
+
+function snapshot(role: Pick<RoleRecord, 'name' | 'description' | 'permissions' | 'is_default'>): AuditSnapshot {
+  return {
+    name: role.name,
+    description: role.description,
+    permissions: role.permissions as Permission[],
+    isDefault: role.is_default,
+  };
+}
+
+async function translateNameClash<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUniqueViolation(error, 'roles_name_unique')) throw roleNameTaken();
+    throw error;
+  }
+}
+
+export interface NewRole {
+  name: string;
+  description?: string | null;
+  permissions: Permission[];
+  isDefault?: boolean;
+}
+
+/** Rule 9: `roles:manage`, and only with permissions the actor holds (rule 2). */
+export async function createRole(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  input: NewRole,
+): Promise<Role> {
+  return translateNameClash(() =>
+    inOrganization(deps, ctx, orgId, async (trx, actor) => {
+      requirePermission(actor, 'roles:manage');
+      requireWithinCeiling(actor, input.permissions, 'The new role');
+      await requireFreeName(trx, orgId, input.name);
+      const now = deps.clock.now();
+      const id = deps.ids.next('role');
+      const permissions = [...new Set(input.permissions)];
+      await insertRoles(trx, [
+        {
+          org_id: orgId,
+          id,
+          name: input.name,
+          description: input.description ?? null,
+          permissions,
+          built_in: false,
+          is_default: false,
+          rank: CUSTOM_ROLE_RANK,
+          created_at: now,
+          updated_at: now,
+        },
+      ]);
+      if (input.isDefault) await makeDefaultRole(trx, orgId, id, now);
+      const role = await roleView(trx, orgId, id);
+      await insertAuditEvents(trx, [
+        auditEvent(deps, ctx, orgId, now, {
+          action: 'role.created',
+          targetId: id,
+          before: null,
+          after: snapshot({ ...role, is_default: role.isDefault }),
+        }),
+      ]);
+      return role;
+    }),
+  );
+}
+
+export interface RoleChange {
+  name?: string;
+  description?: string | null;
+  permissions?: Permission[];
+  isDefault?: boolean;
+}
+
+/**
+ * Rule 9: built-in roles are read-only; the actor must hold every permission the role has now
+ * and every one it is given (so nobody edits a role they hold to give themselves more). Holders
+ * act with the new permissions from their very next request.
+ */
+export async function updateRole(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  roleId: string,
+  change: RoleChange,
+  pre: Precondition = {},
+): Promise<Role> {
+  return translateNameClash(() =>
+    inOrganization(deps, ctx, orgId, async (trx, actor) => {
+      const role = await loadCustomRole(trx, actor, orgId, roleId, pre);
+      requireWithinCeiling(actor, role.permissions, `Editing the role ${role.name}`);
+      if (change.permissions) requireWithinCeiling(actor, change.permissions, 'The role as edited');
+
+      const changes: Parameters<typeof updateRoleRow>[3] = {};
+      if (change.name !== undefined && change.name !== role.name) {
+        await requireFreeName(trx, orgId, change.name, roleId);
+        changes.name = change.name;
+      }
+      if (change.description !== undefined && change.description !== role.description) {
+        changes.description = change.description;
+      }
+      if (change.permissions !== undefined) {
+        const permissions = [...new Set(change.permissions)];
+        const same =
+          permissions.length === role.permissions.length &&
+          permissions.every((p) => role.permissions.includes(p));
+        if (!same) changes.permissions = permissions;
+      }
+      const defaultChanges = change.isDefault !== undefined && change.isDefault !== role.is_default;
+      if (Object.keys(changes).length === 0 && !defaultChanges) return toRole(role);
+
+      const now = deps.clock.now();
+      if (!(await updateRoleRow(trx, orgId, roleId, changes, now, role.version))) {
+        throw rolePreconditionFailed();
+      }
+      if (defaultChanges) {
+        // Giving up the default hands it back to the built-in member role.
+        await makeDefaultRole(trx, orgId, change.isDefault ? roleId : DEFAULT_ROLE_ID, now);
+      }
+      const updated = await roleView(trx, orgId, roleId);
+      const before = snapshot(role);
+      const after = snapshot({ ...updated, is_default: updated.isDefault });
+      const changed = (Object.keys(after) as (keyof AuditSnapshot)[]).filter(
+        (key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]),
+      );
+      await insertAuditEvents(trx, [
+        auditEvent(deps, ctx, orgId, now, {
+          action: 'role.updated',
+          targetId: roleId,
+          before: Object.fromEntries(changed.map((k) => [k, before[k]])),
+          after: Object.fromEntries(changed.map((k) => [k, after[k]])),
+        }),
+      ]);
+      return updated;
+    }),
+  );
+}
+
+/**
+ * Rule 9: a role still held cannot be deleted (ROLE_IN_USE) unless `reassignTo` names a role the
+ * actor may assign (rule 2); then the holders move and the role goes in one transaction, with one
+ * audit event per moved member.
+ */
+export async function deleteRole(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  roleId: string,
+  options: { reassignTo?: string },
+  pre: Precondition = {},
+): Promise<void> {
+  await inOrganization(deps, ctx, orgId, async (trx, actor) => {
+    const role = await loadCustomRole(trx, actor, orgId, roleId, pre);
+    requireWithinCeiling(actor, role.permissions, `Deleting the role ${role.name}`);
+    const now = deps.clock.now();
+    const events: NewAuditEvent[] = [];
+
+    if (role.member_count > 0) {
+      if (options.reassignTo === undefined) {
+        throw new AppError(
+          'ROLE_IN_USE',
+          `${role.member_count} member(s) hold this role: pass ?reassignTo= to move them first.`,
+        );
+      }
+      const target = await resolveReassignment(trx, actor, orgId, role, options.reassignTo);
+      const moved = await reassignRole(trx, orgId, roleId, target.id, now);
+      for (const userId of moved) {
+        events.push(
+          auditEvent(deps, ctx, orgId, now, {
+            action: 'member.role_changed',
+            targetUserId: userId,
+            before: { roleId },
+            after: { roleId: target.id },
+          }),
+        );
+      }
+    } else if (options.reassignTo !== undefined) {
+      await resolveReassignment(trx, actor, orgId, role, options.reassignTo);
+    }
+
+    if (!(await deleteRoleRow(trx, orgId, roleId, role.version))) throw rolePreconditionFailed();
+    if (role.is_default) await makeDefaultRole(trx, orgId, DEFAULT_ROLE_ID, now);
+    events.push(
+      auditEvent(deps, ctx, orgId, now, {
+        action: 'role.deleted',
+        targetId: roleId,
+        before: snapshot(role),
+        after: null,
+      }),
+    );
+    await insertAuditEvents(trx, events);
+  });
+}
+
+async function resolveReassignment(
+  trx: Trx,
+  actor: Actor,
+  orgId: string,
+  role: RoleRecord,
+  reassignTo: string,
+) {
+  const problem = (message: string) => invalid('query', 'reassignTo', message);
+  if (reassignTo === role.id) throw problem('Members cannot be reassigned to the role being deleted.');
+  if (reassignTo === OWNER_ROLE_ID) throw problem('Nobody becomes owner by reassignment.');
+  const target = await findRole(trx, orgId, reassignTo);
+  if (!target) throw problem('No role with this id exists in the organization.');
+  requireWithinCeiling(actor, target.permissions, `Assigning the role ${target.name}`);
+  return target;
+}
