@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,7 +35,7 @@ const onPGlitePass = onPostgres ? test.skip : test;
 describe('the published package', () => {
   onPGlitePass(
     'another TypeScript project installs the packed package, type-checks against member-roles/client and calls the server',
-    () => {
+    async () => {
       execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'pipe' });
       npm(['pack', '--pack-destination', scratch], root);
       const tarball = readdirSync(scratch).find((f) => f.endsWith('.tgz'))!;
@@ -80,7 +81,8 @@ declare const process: { env: Record<string, string | undefined> };
         cwd: scratch,
         stdio: 'pipe',
       });
-      const out = execFileSync(process.execPath, [join(scratch, 'main.js')], {
+      // The server runs in this process: the consumer must run without blocking its event loop.
+      const { stdout: out } = await promisify(execFile)(process.execPath, [join(scratch, 'main.js')], {
         cwd: scratch,
         encoding: 'utf8',
         env: { ...process.env, BASE_URL: ctx.url, API_KEY: org.owner.key, ORG_ID: org.orgId },
