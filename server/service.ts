@@ -7,6 +7,7 @@ import { seedDemo, type DemoCredentials } from './demo.js';
 import { loadDocuments } from './documents.js';
 import { hashSecret, newSecret } from './domain/secrets.js';
 import { createApp } from './http/app.js';
+import { answerParserErrors } from './http/problem.js';
 import { systemClock, ulidIds } from './ids.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
 import { countOrganizations, getSetting, putSettingIfAbsent } from './storage/settings.repository.js';
@@ -98,6 +99,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       const listening = app.listen(config.port, config.host, () => resolve(listening));
       listening.once('error', reject);
     });
+    answerParserErrors(server);
     server.requestTimeout = 30_000;
     server.headersTimeout = 20_000;
     const { port } = server.address() as AddressInfo;

@@ -1,6 +1,7 @@
 import { findMember, type MemberRecord } from '../storage/members.repository.js';
 import { lockOrganization } from '../storage/organizations.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
+import { withTransactionRetry } from '../storage/retry.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { AppError, notFound } from './errors.js';
@@ -79,12 +80,14 @@ export async function inOrganization<T>(
   orgId: string,
   work: (trx: Trx, actor: Actor, org: OrganizationRow) => Promise<T>,
 ): Promise<T> {
-  return deps.db.transaction().execute(async (trx) => {
-    const org = await lockOrganization(trx, orgId);
-    if (!org) throw organizationNotFound();
-    const actor = await loadActor(trx, ctx, orgId);
-    return work(trx, actor, org);
-  });
+  return withTransactionRetry(() =>
+    deps.db.transaction().execute(async (trx) => {
+      const org = await lockOrganization(trx, orgId);
+      if (!org) throw organizationNotFound();
+      const actor = await loadActor(trx, ctx, orgId);
+      return work(trx, actor, org);
+    }),
+  );
 }
 
 /**
@@ -97,11 +100,13 @@ export async function inOrganizationOrPlatform<T>(
   orgId: string,
   work: (trx: Trx, actor: Actor | null) => Promise<T>,
 ): Promise<T> {
-  return deps.db.transaction().execute(async (trx) => {
-    if (!(await lockOrganization(trx, orgId))) throw organizationNotFound();
-    const actor = ctx.principal.kind === 'platform' ? null : await loadActor(trx, ctx, orgId);
-    return work(trx, actor);
-  });
+  return withTransactionRetry(() =>
+    deps.db.transaction().execute(async (trx) => {
+      if (!(await lockOrganization(trx, orgId))) throw organizationNotFound();
+      const actor = ctx.principal.kind === 'platform' ? null : await loadActor(trx, ctx, orgId);
+      return work(trx, actor);
+    }),
+  );
 }
 
 /** Reads run without the lock, on a consistent snapshot of one transaction. */
@@ -111,8 +116,10 @@ export async function readInOrganization<T>(
   orgId: string,
   work: (ex: Trx, actor: Actor) => Promise<T>,
 ): Promise<T> {
-  return deps.db
-    .transaction()
-    .setIsolationLevel('repeatable read')
-    .execute(async (trx) => work(trx, await loadActor(trx, ctx, orgId)));
+  return withTransactionRetry(() =>
+    deps.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute(async (trx) => work(trx, await loadActor(trx, ctx, orgId))),
+  );
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
@@ -7,9 +7,16 @@ import { routes, type OperationId } from '../../generated/routes.js';
 import { authenticate, recordKeyUse } from '../domain/api-keys.service.js';
 import type { Principal } from '../domain/context.js';
 import { AppError } from '../domain/errors.js';
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  idempotencyScope,
+  releaseIdempotencyKey,
+} from '../domain/idempotency.service.js';
 import type { HandlerInput } from './handler-types.js';
 import { createHandlers, type HandlerDeps } from './handlers.js';
-import { errorHandler, type ProblemRequest } from './problem.js';
+import { errorHandler, problemOf, type ProblemRequest } from './problem.js';
+import { refuseUnstorableText, requireMediaType } from './input-guards.js';
 import { RateLimiter } from './rate-limit.js';
 
 export interface AppDeps extends HandlerDeps {
@@ -73,17 +80,9 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
-  // A body without a declared media type is refused before parsing, not silently ignored.
-  app.use((req: Request, _res: Response, next: NextFunction) => {
-    const hasBody = req.get('content-length') !== undefined && req.get('content-length') !== '0';
-    if ((hasBody || req.get('transfer-encoding') !== undefined) && !req.get('content-type')) {
-      return next(
-        new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'),
-      );
-    }
-    next();
-  });
+  app.use(requireMediaType);
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
+  app.use(refuseUnstorableText);
 
   const authenticateRequest = (req: ServiceRequest): Promise<boolean> => {
     req.authentication ??= (async () => {
@@ -141,31 +140,55 @@ export function createApp(deps: AppDeps): express.Express {
     // Each handler is typed by its operation in `Handlers`; here they are called uniformly.
     const handler = handlers[route.operationId] as unknown as (
       input: HandlerInput<OperationId>,
-    ) => Promise<{ status: number; body: unknown; headers?: Record<string, string>; contentType?: string }>;
+    ) => Promise<Answer>;
     app[route.method](route.expressPath, async (req: ServiceRequest, res: Response, next: NextFunction) => {
+      const principal: Principal = req.principal ?? { kind: 'anonymous' };
+      const idempotencyKey = route.method === 'post' ? req.get('idempotency-key') : undefined;
+      const scope = idempotencyScope(principal);
+      let claimed = false;
       try {
-        const result = await handler({
-          params: req.params as never,
-          query: req.query as never,
-          body: req.body as never,
-          headers: {
-            'If-Match': req.get('if-match'),
-            'Idempotency-Key': req.get('idempotency-key'),
-            'X-Request-Id': req.get('x-request-id'),
-          } as never,
-          ctx: { principal: req.principal ?? { kind: 'anonymous' }, requestId: req.requestId! },
-        });
-        if (result.headers) res.set(result.headers);
-        res.status(result.status);
-        if (result.status === 204) res.end();
-        else if (result.contentType) res.type(result.contentType).send(result.body);
-        else res.json(result.body);
-        if (req.principal && route.auth !== 'none') {
-          recordKeyUse(deps, req.principal).catch((error: unknown) =>
+        if (idempotencyKey !== undefined && principal.kind !== 'anonymous') {
+          const claim = await claimIdempotencyKey(deps, scope, idempotencyKey, fingerprint(req));
+          if (claim.kind === 'replay') return send(res, { ...claim.response, contentType: replayType(claim.response) });
+          claimed = true;
+        }
+        let answer: Answer;
+        try {
+          answer = await handler({
+            params: req.params as never,
+            query: req.query as never,
+            body: req.body as never,
+            headers: {
+              'If-Match': req.get('if-match'),
+              'Idempotency-Key': idempotencyKey,
+              'X-Request-Id': req.get('x-request-id'),
+            } as never,
+            ctx: { principal, requestId: req.requestId! },
+          });
+        } catch (error) {
+          // With a key, a refusal is an answer to remember like any other.
+          if (!claimed || !(error instanceof AppError) || error.status >= 500) throw error;
+          answer = { ...problemOf(req, error), contentType: 'application/problem+json' };
+        }
+        if (claimed) {
+          await completeIdempotencyKey(deps, scope, idempotencyKey!, {
+            status: answer.status,
+            headers: pick(answer.headers ?? {}, ['ETag', 'Location']),
+            body: answer.body,
+          });
+        }
+        send(res, answer);
+        if (answer.status < 400 && route.auth !== 'none') {
+          recordKeyUse(deps, principal).catch((error: unknown) =>
             deps.logger.warn({ err: error, requestId: req.requestId }, 'could not record key use'),
           );
         }
       } catch (error) {
+        if (claimed) {
+          await releaseIdempotencyKey(deps, scope, idempotencyKey!).catch((releaseError: unknown) =>
+            deps.logger.error({ err: releaseError, requestId: req.requestId }, 'could not release an idempotency key'),
+          );
+        }
         next(error);
       }
     });
@@ -173,6 +196,46 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+  contentType?: string;
+}
+
+function send(res: Response, answer: Answer) {
+  if (answer.headers) res.set(answer.headers);
+  res.status(answer.status);
+  if (answer.status === 204) res.end();
+  else if (answer.contentType && !answer.contentType.startsWith('application/json')) {
+    if (typeof answer.body === 'string') res.type(answer.contentType).send(answer.body);
+    else res.type(answer.contentType).json(answer.body);
+  } else res.json(answer.body);
+}
+
+const replayType = (response: { status: number }) =>
+  response.status >= 400 ? 'application/problem+json' : 'application/json';
+
+const pick = (headers: Record<string, string>, names: string[]) =>
+  Object.fromEntries(names.filter((n) => headers[n] !== undefined).map((n) => [n, headers[n]!]));
+
+/** What makes two requests "the same" for an idempotency key: method, path and body. */
+function fingerprint(req: Request): string {
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value && typeof value === 'object'
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+          )
+        : value;
+  return createHash('sha256')
+    .update(`${req.method} ${req.path}\n${JSON.stringify(canonical(req.body ?? null))}`)
+    .digest('hex');
 }
 
 /** The secret from `Authorization: Bearer …` or `X-API-Key`; two different secrets are refused. */

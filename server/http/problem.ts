@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError, type ErrorCode, type FieldError } from '../domain/errors.js';
@@ -41,14 +44,16 @@ export interface ProblemRequest extends Request {
   authFailure?: AppError;
 }
 
-export function sendProblem(req: ProblemRequest, res: Response, error: AppError) {
+/** The problem+json answer for an error: status, headers and body. */
+export function problemOf(req: ProblemRequest, error: AppError) {
+  const headers: Record<string, string> = {};
   if (error.code === 'UNAUTHENTICATED') {
-    res.setHeader('WWW-Authenticate', 'Bearer realm="member-roles", ApiKey header="X-API-Key"');
+    headers['WWW-Authenticate'] = 'Bearer realm="member-roles", ApiKey header="X-API-Key"';
   }
-  res
-    .status(error.status)
-    .type('application/problem+json')
-    .json({
+  return {
+    status: error.status,
+    headers,
+    body: {
       type: problemType(error.code),
       title: TITLES[error.code],
       status: error.status,
@@ -57,7 +62,13 @@ export function sendProblem(req: ProblemRequest, res: Response, error: AppError)
       code: error.code,
       requestId: req.requestId ?? '',
       ...(error.errors && error.errors.length > 0 ? { errors: error.errors } : {}),
-    });
+    },
+  };
+}
+
+export function sendProblem(req: ProblemRequest, res: Response, error: AppError) {
+  const problem = problemOf(req, error);
+  res.set(problem.headers).status(problem.status).type('application/problem+json').json(problem.body);
 }
 
 interface ValidatorError {
@@ -145,4 +156,34 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     sendProblem(req, res, appError);
   };
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Express sees them (headers too large, malformed
+ * request lines) still get a problem+json answer with a code.
+ */
+export function answerParserErrors(server: Server) {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || (error as { code?: string }).code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const code: ErrorCode = tooLarge ? 'HEADERS_TOO_LARGE' : 'VALIDATION_FAILED';
+    const status = tooLarge ? 431 : 400;
+    const requestId = randomUUID();
+    const body = JSON.stringify({
+      type: problemType(code),
+      title: TITLES[code],
+      status,
+      detail: tooLarge ? 'The request headers are larger than this service accepts.' : 'The request is not valid HTTP.',
+      code,
+      requestId,
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 }

@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, type Migration, type Transaction } from 'kysely';
 import pg from 'pg';
 import * as initial from './migrations/0001-initial.js';
+import * as idempotency from './migrations/0002-idempotency.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 
@@ -34,7 +35,15 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
  */
 export async function openDatabase(url: string | undefined): Promise<DatabaseHandle> {
   if (url && /^postgres(ql)?:\/\//.test(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      // A stuck statement or an abandoned transaction must not hold an organization's lock for long.
+      statement_timeout: 15_000,
+      idle_in_transaction_session_timeout: 30_000,
+    });
+    // An idle connection the server dropped is discarded by the pool; it must not crash the process.
+    pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const parsed = new URL(url);
     return {
@@ -69,6 +78,7 @@ export async function openDatabase(url: string | undefined): Promise<DatabaseHan
 
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-idempotency': idempotency,
 };
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */

@@ -88,6 +88,17 @@ export interface AuditEventsTable {
   occurred_at: Timestamp;
 }
 
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  fingerprint: string;
+  state: 'in_progress' | 'done';
+  status: number | null;
+  headers: ColumnType<Record<string, string> | null, string | null, string | null>;
+  body: ColumnType<unknown, string | null, string | null>;
+  created_at: Timestamp;
+}
+
 export interface Database {
   service_settings: ServiceSettingsTable;
   organizations: OrganizationsTable;
@@ -97,6 +108,7 @@ export interface Database {
   team_members: TeamMembersTable;
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type OrganizationRow = Selectable<OrganizationsTable>;

@@ -1,0 +1,86 @@
+import {
+  claimKey,
+  completeKey,
+  findKeyRecord,
+  releaseKey,
+  sweepKeys,
+} from '../storage/idempotency.repository.js';
+import type { DomainDeps, Principal } from './context.js';
+import { AppError } from './errors.js';
+
+const KEEP_MS = 24 * 60 * 60 * 1000;
+/** A claim this old whose request never finished (its process died) may be taken over. */
+const ABANDONED_MS = 5 * 60 * 1000;
+
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export type Claim = { kind: 'first' } | { kind: 'replay'; response: StoredResponse };
+
+/** Keys are scoped to the API key that sent them. */
+export function idempotencyScope(principal: Principal): string {
+  return principal.kind === 'member' ? principal.apiKeyId : principal.kind;
+}
+
+/**
+ * Begins a POST carrying `Idempotency-Key`: the first request claims the key; a retry with the same
+ * request gets the first response; the same key with another request is 422, and a retry while
+ * the first is still running is 409.
+ */
+export async function claimIdempotencyKey(
+  deps: DomainDeps,
+  scope: string,
+  key: string,
+  fingerprint: string,
+): Promise<Claim> {
+  const now = deps.clock.now();
+  if (Math.random() < 0.01) await sweepKeys(deps.db, new Date(now.getTime() - KEEP_MS));
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    if (await claimKey(deps.db, scope, key, fingerprint, now)) return { kind: 'first' };
+    const record = await findKeyRecord(deps.db, scope, key);
+    if (!record) continue;
+    const age = now.getTime() - record.created_at.getTime();
+    const stale = record.state === 'in_progress' ? age > ABANDONED_MS : age > KEEP_MS;
+    if (stale) {
+      // Only the record seen is removed, never a claim another process just made.
+      await releaseKey(deps.db, scope, key, new Date(record.created_at.getTime() + 1));
+      continue;
+    }
+    if (record.fingerprint !== fingerprint) {
+      throw new AppError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was already used with a different request; use a new key.',
+      );
+    }
+    if (record.state === 'in_progress') {
+      throw new AppError(
+        'IDEMPOTENCY_KEY_IN_USE',
+        'A request with this Idempotency-Key is still being processed; retry shortly.',
+      );
+    }
+    return {
+      kind: 'replay',
+      response: { status: record.status!, headers: record.headers ?? {}, body: record.body },
+    };
+  }
+  throw new AppError(
+    'IDEMPOTENCY_KEY_IN_USE',
+    'A request with this Idempotency-Key is still being processed; retry shortly.',
+  );
+}
+
+export async function completeIdempotencyKey(
+  deps: DomainDeps,
+  scope: string,
+  key: string,
+  response: StoredResponse,
+) {
+  await completeKey(deps.db, scope, key, response);
+}
+
+export async function releaseIdempotencyKey(deps: DomainDeps, scope: string, key: string) {
+  await releaseKey(deps.db, scope, key);
+}
