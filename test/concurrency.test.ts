@@ -97,4 +97,126 @@ describe(`invariants under concurrent requests (${engine})`, () => {
     // Version 1 at creation; every real change adds one version and one event, no-ops add neither.
     expect(events.data!.data).toHaveLength(member.data!.version - 1);
   });
+
+  test('30 parallel setMemberRole with one If-Match: exactly one 200, the rest 412, one audit event', async () => {
+    const org = await createOrg(ctx);
+    const target = await addActor(ctx, org, 'member');
+    const read = await org.owner.client.GET('/v1/organizations/{orgId}/members/{userId}', {
+      params: { path: { orgId: org.orgId, userId: target.userId } },
+    });
+    const etag = read.response.headers.get('etag')!;
+    const roles = ['viewer', 'admin'];
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        org.owner.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
+          params: { path: { orgId: org.orgId, userId: target.userId }, header: { 'If-Match': etag } },
+          body: { roleId: roles[i % 2]! },
+        }),
+      ),
+    );
+    const statuses = results.map((r) => r.response.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 412)).toHaveLength(29);
+    const events = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
+      params: { path: { orgId: org.orgId }, query: { action: 'member.role_changed', targetUserId: target.userId } },
+    });
+    expect(events.data!.data).toHaveLength(1);
+  });
+
+  test('parallel removal of one member: one 204, the rest 404', async () => {
+    const org = await createOrg(ctx);
+    const target = await addActor(ctx, org, 'member');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        org.owner.client.DELETE('/v1/organizations/{orgId}/members/{userId}', {
+          params: { path: { orgId: org.orgId, userId: target.userId } },
+        }),
+      ),
+    );
+    const statuses = results.map((r) => r.response.status).sort();
+    expect(statuses.filter((s) => s === 204)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 404)).toHaveLength(19);
+    const events = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
+      params: { path: { orgId: org.orgId }, query: { action: 'member.removed' } },
+    });
+    expect(events.data!.data).toHaveLength(1);
+  });
+
+  test('parallel role changes and removal of one member: never a 5xx, audit events equal the changes made', async () => {
+    const org = await createOrg(ctx);
+    const target = await addActor(ctx, org, 'member');
+    const admins: TestActor[] = [];
+    for (let i = 0; i < 4; i += 1) admins.push(await addActor(ctx, org, 'admin'));
+    const requests = admins.flatMap((admin, i) => [
+      admin.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
+        params: { path: { orgId: org.orgId, userId: target.userId } },
+        body: { roleId: i % 2 === 0 ? 'viewer' : 'member' },
+      }),
+      admin.client.PATCH('/v1/organizations/{orgId}/members/{userId}', {
+        params: { path: { orgId: org.orgId, userId: target.userId } },
+        body: { status: i % 2 === 0 ? 'suspended' : 'active' },
+      }),
+      admin.client.DELETE('/v1/organizations/{orgId}/members/{userId}', {
+        params: { path: { orgId: org.orgId, userId: target.userId } },
+      }),
+    ]);
+    const results = await Promise.all(requests);
+    const statuses = results.map((r) => r.response.status);
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+    expect(statuses.every((s) => [200, 204, 404].includes(s))).toBe(true);
+    expect(statuses.filter((s) => s === 204)).toHaveLength(1);
+    const events = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
+      params: { path: { orgId: org.orgId }, query: { targetUserId: target.userId, limit: 100 } },
+    });
+    const changes = events.data!.data.filter((e) =>
+      ['member.role_changed', 'member.status_changed', 'member.removed'].includes(e.action),
+    );
+    const roleChanges = changes.filter((e) => e.action === 'member.role_changed');
+    const statusChanges = changes.filter((e) => e.action === 'member.status_changed');
+    for (const event of [...roleChanges, ...statusChanges]) {
+      expect(event.before).not.toEqual(event.after);
+    }
+    expect(changes.filter((e) => e.action === 'member.removed')).toHaveLength(1);
+    // Every change adds one version and one event; a no-op adds neither. The highest version any
+    // 200 reported is the member's last version before removal.
+    const versions = results
+      .filter((r) => r.response.status === 200)
+      .map((r) => (r.data as { version: number }).version);
+    const lastVersion = Math.max(1, ...versions);
+    expect(roleChanges.length + statusChanges.length).toBe(lastVersion - 1);
+  });
+
+  test('deleting a custom role with reassignment while others assign it leaves nobody holding a deleted role', async () => {
+    const org = await createOrg(ctx);
+    const role = await org.owner.client.POST('/v1/organizations/{orgId}/roles', {
+      params: { path: { orgId: org.orgId } },
+      body: { name: 'Contractors', permissions: ['org:read', 'members:read'] },
+    });
+    const roleId = role.data!.id;
+    const members: TestActor[] = [];
+    for (let i = 0; i < 10; i += 1) members.push(await addActor(ctx, org, 'member'));
+    const assignments = members.map((member) =>
+      org.owner.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
+        params: { path: { orgId: org.orgId, userId: member.userId } },
+        body: { roleId },
+      }),
+    );
+    const deletion = org.owner.client.DELETE('/v1/organizations/{orgId}/roles/{roleId}', {
+      params: { path: { orgId: org.orgId, roleId }, query: { reassignTo: 'viewer' } },
+    });
+    const [deleted, ...assigned] = await Promise.all([deletion, ...assignments]);
+    expect(deleted.response.status).toBe(204);
+    for (const result of assigned) expect([200, 400]).toContain(result.response.status);
+    const holders = await ctx.service.database.db
+      .selectFrom('memberships')
+      .select('user_id')
+      .where('org_id', '=', org.orgId)
+      .where('role_id', '=', roleId)
+      .execute();
+    expect(holders).toEqual([]);
+    const after = await org.owner.client.GET('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId }, query: { limit: 100 } },
+    });
+    for (const member of after.data!.data) expect(member.role.id).not.toBe(roleId);
+  });
 });

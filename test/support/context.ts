@@ -8,6 +8,8 @@ export { onPostgres };
 
 export interface TestContext {
   service: RunningService;
+  /** The scratch database this service uses (for a second process on the same data). */
+  databaseUrl: string;
   url: string;
   /** A client with the given key (or none). */
   client(apiKey?: string): MemberRolesClient;
@@ -32,6 +34,7 @@ export async function startTestService(overrides: Partial<Config> = {}): Promise
     createMemberRolesClient({ baseUrl: service.url, ...(apiKey ? { apiKey } : {}), retries: 0 });
   return {
     service,
+    databaseUrl: database.url,
     url: service.url,
     client,
     platform: client(PLATFORM_KEY),
