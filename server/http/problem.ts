@@ -105,9 +105,9 @@ function fieldErrors(error: ValidatorError): FieldError[] {
 function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppError {
   if (error instanceof AppError) return error;
   const status = error.status ?? error.statusCode;
-  if ((status === 401 || status === 403 || status === 429) && req.authFailure) {
-    return req.authFailure;
-  }
+  // The validator rewraps a security handler's failure (a 429 even becomes a 500); the failure
+  // found while authenticating is the answer.
+  if (req.authFailure) return req.authFailure;
   if (error.type === 'entity.too.large' || status === 413) {
     return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than this service accepts.');
   }

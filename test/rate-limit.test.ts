@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { startTestService, type TestContext } from './support/context.js';
+import { addActor, createOrg, type TestActor, type TestOrg } from './support/scenario.js';
+
+let ctx: TestContext;
+let org: TestOrg;
+let member: TestActor;
+beforeAll(async () => {
+  ctx = await startTestService({ rateLimitPerMinute: 5 });
+  org = await createOrg(ctx);
+  member = await addActor(ctx, org, 'member');
+});
+afterAll(async () => {
+  await ctx.stop();
+});
+
+const me = (key: string) =>
+  fetch(`${ctx.url}/v1/organizations/${org.orgId}/me`, { headers: { Authorization: `Bearer ${key}` } });
+
+describe('rate limits per API key (RATE_LIMIT_PER_MINUTE)', () => {
+  test('every answer carries RateLimit-* headers; past the limit the key gets 429 RATE_LIMITED with Retry-After', async () => {
+    const answers = [];
+    for (let i = 0; i < 6; i += 1) answers.push(await me(member.key));
+    expect(answers.slice(0, 5).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(answers.map((r) => r.headers.get('ratelimit-remaining'))).toEqual(['4', '3', '2', '1', '0', '0']);
+    for (const answer of answers) {
+      expect(answer.headers.get('ratelimit-limit')).toBe('5');
+      expect(Number(answer.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
+      expect(Number(answer.headers.get('ratelimit-reset'))).toBeLessThanOrEqual(60);
+    }
+    const refused = answers[5]!;
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await refused.json()) as { code: string }).code).toBe('RATE_LIMITED');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  test("one key's limit does not touch another key", async () => {
+    const res = await me(org.owner.key);
+    expect(res.status).toBe(200);
+  });
+
+  test('a refused request changes nothing', async () => {
+    const admin = await addActor(ctx, org, 'admin');
+    for (let i = 0; i < 5; i += 1) await me(admin.key);
+    const res = await fetch(`${ctx.url}/v1/organizations/${org.orgId}/members/${member.userId}/role`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ roleId: 'viewer' }),
+    });
+    expect(res.status).toBe(429);
+    const read = await org.owner.client.GET('/v1/organizations/{orgId}/members/{userId}', {
+      params: { path: { orgId: org.orgId, userId: member.userId } },
+    });
+    expect(read.data!.role.id).toBe('member');
+  });
+});
