@@ -77,11 +77,11 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       status: 200,
       body: await members.listMembers(deps, ctx, params.orgId, {
         limit: query.limit ?? 50,
-        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
-        ...(query.role !== undefined ? { roleId: query.role } : {}),
-        ...(query.status !== undefined ? { status: query.status } : {}),
-        ...(query.teamId !== undefined ? { teamId: query.teamId } : {}),
-        ...(query.q !== undefined ? { q: query.q } : {}),
+        cursor: query.cursor,
+        roleId: query.role,
+        status: query.status,
+        teamId: query.teamId,
+        q: query.q,
       }),
     }),
     addMember: async ({ ctx, params, body }) => {
@@ -144,7 +144,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       status: 200,
       body: await roles.listRoles(deps, ctx, params.orgId, {
         limit: query.limit ?? 50,
-        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        cursor: query.cursor,
       }),
     }),
     getRole: async ({ ctx, params }) => {
@@ -176,7 +176,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         ctx,
         params.orgId,
         params.roleId,
-        query.reassignTo !== undefined ? { reassignTo: query.reassignTo } : {},
+        { reassignTo: query.reassignTo },
         parseIfMatch(headers['If-Match']),
       );
       return { status: 204, body: undefined };
@@ -186,7 +186,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       status: 200,
       body: await teams.listTeams(deps, ctx, params.orgId, {
         limit: query.limit ?? 50,
-        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        cursor: query.cursor,
       }),
     }),
     createTeam: async ({ ctx, params, body }) => {
@@ -220,7 +220,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       status: 200,
       body: await teams.listTeamMembers(deps, ctx, params.orgId, params.teamId, {
         limit: query.limit ?? 50,
-        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        cursor: query.cursor,
       }),
     }),
     setTeamMemberRole: async ({ ctx, params, body }) => {
@@ -243,11 +243,11 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       status: 200,
       body: await audit.listAuditEvents(deps, ctx, params.orgId, {
         limit: query.limit ?? 50,
-        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
-        ...(query.action !== undefined ? { action: query.action } : {}),
-        ...(query.actorId !== undefined ? { actorId: query.actorId } : {}),
-        ...(query.targetUserId !== undefined ? { targetUserId: query.targetUserId } : {}),
-        ...(query.since !== undefined ? { since: new Date(query.since) } : {}),
+        cursor: query.cursor,
+        action: query.action,
+        actorId: query.actorId,
+        targetUserId: query.targetUserId,
+        since: query.since === undefined ? undefined : new Date(query.since),
       }),
     }),
 
@@ -255,7 +255,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       status: 200,
       body: await apiKeys.listApiKeys(deps, ctx, params.orgId, params.userId, {
         limit: query.limit ?? 50,
-        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        cursor: query.cursor,
       }),
     }),
     createApiKey: async ({ ctx, params, body }) => ({
