@@ -1732,6 +1732,7 @@ export interface components {
        */
       updatedAt: string;
       /**
+       * Format: int32
        * @description Version of the membership; increases by one on every change. The `ETag` is this number in quotes.
        * @example 3
        */
@@ -1893,6 +1894,7 @@ export interface components {
        */
       title: string;
       /**
+       * Format: int32
        * @description The HTTP status code of this response.
        * @example 403
        */
@@ -2047,6 +2049,7 @@ export interface components {
        */
       isDefault: boolean;
       /**
+       * Format: int32
        * @description How many members hold this role.
        * @example 4
        */
@@ -2064,6 +2067,7 @@ export interface components {
        */
       updatedAt: string;
       /**
+       * Format: int32
        * @description Version of the role; increases by one on every change. The `ETag` is this number in quotes.
        * @example 1
        */
@@ -2172,6 +2176,7 @@ export interface components {
        */
       description: string | null;
       /**
+       * Format: int32
        * @description How many members the team has.
        * @example 6
        */
@@ -2189,6 +2194,7 @@ export interface components {
        */
       updatedAt: string;
       /**
+       * Format: int32
        * @description Version of the team; increases by one on every change. The `ETag` is this number in quotes.
        * @example 1
        */
@@ -2337,7 +2343,7 @@ export interface components {
       roleId?: components['schemas']['RoleId'];
       status?: components['schemas']['MemberStatus'];
       /**
-       * @description Name of the organization, role or team.
+       * @description Name of the organization, role, team or API key.
        * @example Support agent
        */
       name?: string;
@@ -2361,6 +2367,7 @@ export interface components {
       teamId?: components['schemas']['TeamId'];
       teamRole?: components['schemas']['TeamRole'];
       /**
+       * Format: email
        * @description Email address of the member.
        * @example bob@example.com
        */
