@@ -104,10 +104,15 @@ try {
   let flip = 0;
   results.push(
     await load('PUT role (write + audit event)', {
-      url: `${url}${org}/members/bench_00007/role`,
-      method: 'PUT',
-      headers: { ...auth, 'content-type': 'application/json' },
-      setupRequest: (request) => ({ ...request, body: JSON.stringify({ roleId: flip++ % 2 ? 'viewer' : 'member' }) }),
+      url,
+      requests: [
+        {
+          method: 'PUT',
+          path: `${org}/members/bench_00007/role`,
+          headers: { ...auth, 'content-type': 'application/json' },
+          setupRequest: (request) => ({ ...request, body: JSON.stringify({ roleId: flip++ % 2 ? 'viewer' : 'member' }) }),
+        },
+      ],
     }),
   );
 
