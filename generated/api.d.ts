@@ -713,6 +713,8 @@ export interface paths {
      * Create a team
      * @description Creates a team, without members. Add members with `setTeamMemberRole`.
      *
+     *     An organization has at most 1000 teams (`409 TEAM_LIMIT_REACHED`).
+     *
      *     **Permission:** `teams:manage`.
      *
      *     Writes a `team.created` audit event in the same transaction.
@@ -1717,7 +1719,7 @@ export interface components {
       user: components['schemas']['User'];
       role: components['schemas']['RoleRef'];
       status: components['schemas']['MemberStatus'];
-      /** @description The teams of the organization the member belongs to. */
+      /** @description The teams of the organization the member belongs to (an organization has at most 1000). */
       teams: components['schemas']['MemberTeam'][];
       /**
        * Format: date-time
@@ -1811,6 +1813,7 @@ export interface components {
      *     | 409 | `BUILT_IN_ROLE` | built-in roles are read-only |
      *     | 409 | `ROLE_IN_USE` | members still hold the role; delete it with `reassignTo` |
      *     | 409 | `TEAM_NAME_TAKEN` | another team of the organization already has the name |
+     *     | 409 | `TEAM_LIMIT_REACHED` | the organization already has 1000 teams, the most it can have |
      *     | 409 | `TARGET_SUSPENDED` | ownership can only go to an active member; reactivate the member first |
      *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | a request with the same `Idempotency-Key` is still being processed |
      *     | 412 | `PRECONDITION_FAILED` | `If-Match` does not match the current `ETag` |
@@ -1840,6 +1843,7 @@ export interface components {
       | 'BUILT_IN_ROLE'
       | 'ROLE_IN_USE'
       | 'TEAM_NAME_TAKEN'
+      | 'TEAM_LIMIT_REACHED'
       | 'TARGET_SUSPENDED'
       | 'IDEMPOTENCY_KEY_IN_USE'
       | 'PRECONDITION_FAILED'
@@ -1864,12 +1868,12 @@ export interface components {
       location: 'body' | 'path' | 'query' | 'header';
       /**
        * @description Where the problem is: a JSON Pointer into the body (`/roleId`) for `body`, the parameter
-       *     name for `path`, `query` and `header`.
+       *     name for `path`, `query` and `header`. Cut to 200 characters (ending in `…`).
        * @example /roleId
        */
       path: string;
       /**
-       * @description A human-readable explanation, in English.
+       * @description A human-readable explanation, in English, cut to 500 characters (ending in `…`).
        * @example must match pattern "^(owner|admin|member|viewer|role_[0-9A-HJKMNP-TV-Z]{26})$"
        */
       message: string;
@@ -1915,7 +1919,7 @@ export interface components {
        * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
        */
       requestId: string;
-      /** @description For `VALIDATION_FAILED`, every reason the request was rejected. */
+      /** @description For `VALIDATION_FAILED`, the reasons the request was rejected: every one, up to the first 50. */
       errors?: components['schemas']['ProblemFieldError'][];
     };
     /**
@@ -2756,6 +2760,8 @@ export interface components {
      * @description Conflict with another team or request. Nothing was changed.
      *     - `TEAM_NAME_TAKEN`: another team of the organization already has this name
      *       (compared case-insensitively).
+     *     - `TEAM_LIMIT_REACHED` (`createTeam` only): the organization already has 1000 teams, the most
+     *       it can have (so a member is in at most 1000 teams).
      *     - `IDEMPOTENCY_KEY_IN_USE` (`createTeam` only): a request with the same `Idempotency-Key` is
      *       still being processed. Retry later to get its response.
      */

@@ -123,6 +123,20 @@ describe('bad bodies are refused with problem+json and change nothing', () => {
     expect(problem).toHaveProperty('status', 400);
   });
 
+  test('a body failing thousands of checks gets a bounded answer: at most 50 errors, each cut short', async () => {
+    const unknown = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`x${i}`, i]));
+    const problem = (await refused(
+      { body: body({ ...valid, ...unknown, ['k'.repeat(5000)]: 1 }) },
+      400,
+      'VALIDATION_FAILED',
+    )) as unknown as { errors: { path: string; message: string }[] };
+    expect(problem.errors).toHaveLength(50);
+    for (const error of problem.errors) {
+      expect(error.path.length).toBeLessThanOrEqual(200);
+      expect(error.message.length).toBeLessThanOrEqual(500);
+    }
+  });
+
   test('a wrong type on setMemberRole names the field', async () => {
     const problem = (await refused(
       {

@@ -159,3 +159,30 @@ describe('teams', () => {
     expect(error!.code).toBe('INSUFFICIENT_PERMISSION');
   });
 });
+
+describe('limits', () => {
+  test('an organization has at most 1000 teams (409 TEAM_LIMIT_REACHED), so a member is in at most 1000', async () => {
+    const org = await createOrg(ctx);
+    const now = new Date();
+    await ctx.service.database.db
+      .insertInto('teams')
+      .values(
+        Array.from({ length: 999 }, (_, i) => ({
+          org_id: org.orgId,
+          id: `team_01JD${String(i).padStart(22, '0')}`,
+          name: `Bulk ${i}`,
+          description: null,
+          created_at: now,
+          updated_at: now,
+        })),
+      )
+      .execute();
+    expect((await createTeam(org, 'The thousandth')).name).toBe('The thousandth');
+    const { response, error } = await org.owner.client.POST(teamsPath, {
+      params: { path: { orgId: org.orgId } },
+      body: { name: 'One too many' },
+    });
+    expect(response.status).toBe(409);
+    expect(error!.code).toBe('TEAM_LIMIT_REACHED');
+  });
+});

@@ -3,6 +3,7 @@ import type { Trx } from '../storage/database.js';
 import { isUniqueViolation } from '../storage/errors.js';
 import { findMember } from '../storage/members.repository.js';
 import {
+  countTeams,
   deleteTeam as deleteTeamRow,
   deleteTeamMember,
   findTeam,
@@ -30,6 +31,8 @@ import type { Page, Team, TeamMember, TeamRole } from './model.js';
 import { toTeam, toTeamMember } from './representations.js';
 
 const teamNotFound = () => notFound('The team');
+/** An organization's teams, and so one member's, are bounded (the contract says so). */
+export const MAX_TEAMS_PER_ORGANIZATION = 1000;
 const teamNameTaken = () =>
   new AppError('TEAM_NAME_TAKEN', 'Another team of this organization already has this name.');
 const teamPreconditionFailed = () =>
@@ -98,6 +101,12 @@ export async function createTeam(
     inOrganization(deps, ctx, orgId, async (trx, actor) => {
       requirePermission(actor, 'teams:manage');
       await requireFreeName(trx, orgId, input.name);
+      if ((await countTeams(trx, orgId)) >= MAX_TEAMS_PER_ORGANIZATION) {
+        throw new AppError(
+          'TEAM_LIMIT_REACHED',
+          `An organization has at most ${MAX_TEAMS_PER_ORGANIZATION} teams; delete one first.`,
+        );
+      }
       const now = deps.clock.now();
       const id = deps.ids.next('team');
       await insertTeam(trx, {

@@ -18,6 +18,7 @@ const TITLES: Record<ErrorCode, string> = {
   SLUG_TAKEN: 'Slug taken',
   ROLE_NAME_TAKEN: 'Role name taken',
   TEAM_NAME_TAKEN: 'Team name taken',
+  TEAM_LIMIT_REACHED: 'Too many teams',
   BUILT_IN_ROLE: 'Built-in roles are read-only',
   ROLE_IN_USE: 'Role in use',
   TARGET_SUSPENDED: 'Member suspended',
@@ -44,6 +45,9 @@ export interface ProblemRequest extends Request {
   authFailure?: AppError;
 }
 
+const MAX_FIELD_ERRORS = 50;
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 /** The problem+json answer for an error: status, headers and body. */
 export function problemOf(req: ProblemRequest, error: AppError) {
   const headers: Record<string, string> = {};
@@ -61,7 +65,16 @@ export function problemOf(req: ProblemRequest, error: AppError) {
       instance: req.originalUrl.split('?')[0],
       code: error.code,
       requestId: req.requestId ?? '',
-      ...(error.errors && error.errors.length > 0 ? { errors: error.errors } : {}),
+      ...(error.errors && error.errors.length > 0
+        ? {
+            // A hostile body can fail thousands of checks: the answer stays small.
+            errors: error.errors.slice(0, MAX_FIELD_ERRORS).map((e) => ({
+              location: e.location,
+              path: cut(e.path, 200),
+              message: cut(e.message, 500),
+            })),
+          }
+        : {}),
     },
   };
 }

@@ -152,3 +152,12 @@ export async function deleteTeamMember(ex: Executor, orgId: string, teamId: stri
     .where('user_id', '=', userId)
     .execute();
 }
+
+export async function countTeams(ex: Executor, orgId: string): Promise<number> {
+  const row = await ex
+    .selectFrom('teams')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('org_id', '=', orgId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
