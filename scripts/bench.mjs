@@ -15,7 +15,9 @@ import autocannon from 'autocannon';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
-const databaseUrl = /^postgres/.test(process.env.DATABASE_URL ?? '') ? process.env.DATABASE_URL : 'memory://';
+const databaseUrl = /^postgres/.test(process.env.DATABASE_URL ?? '')
+  ? process.env.DATABASE_URL
+  : 'memory://';
 
 function startService() {
   return new Promise((resolve, reject) => {
@@ -47,7 +49,10 @@ function startService() {
 function bareServer() {
   const body = JSON.stringify({ status: 'ok' });
   const server = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -56,7 +61,10 @@ function bareServer() {
 async function load(title, options) {
   const result = await autocannon({ connections, duration: seconds, ...options });
   const bad = result.non2xx + result.errors + result.timeouts;
-  if (bad > 0) throw new Error(`${title}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors})`);
+  if (bad > 0)
+    throw new Error(
+      `${title}: ${bad} failed requests (non-2xx ${result.non2xx}, errors ${result.errors})`,
+    );
   return { title, rps: result.requests.average, p99: result.latency.p99 };
 }
 
@@ -83,24 +91,54 @@ try {
   for (let i = 0; i < members; i += 50) {
     await Promise.all(
       Array.from({ length: 50 }, (_, j) =>
-        api(url, ownerKey, 'POST', `${org}/members`, { userId: `bench_${String(i + j).padStart(5, '0')}`, email: `b${i + j}@bench.test` }),
+        api(url, ownerKey, 'POST', `${org}/members`, {
+          userId: `bench_${String(i + j).padStart(5, '0')}`,
+          email: `b${i + j}@bench.test`,
+        }),
       ),
     );
   }
   let cursor;
   for (let page = 0; page < 30; page += 1) {
-    const list = await api(url, ownerKey, 'GET', `${org}/members?limit=50${cursor ? `&cursor=${cursor}` : ''}`);
+    const list = await api(
+      url,
+      ownerKey,
+      'GET',
+      `${org}/members?limit=50${cursor ? `&cursor=${cursor}` : ''}`,
+    );
     cursor = list.nextCursor;
   }
 
   const { port } = bare.address();
   const results = [];
-  results.push(await load('bare node:http, static JSON (ceiling)', { url: `http://127.0.0.1:${port}/` }));
+  results.push(
+    await load('bare node:http, static JSON (ceiling)', { url: `http://127.0.0.1:${port}/` }),
+  );
   results.push(await load('GET /healthz (framework + validator)', { url: `${url}/healthz` }));
-  results.push(await load('GET /v1/permissions (+ key lookup)', { url: `${url}/v1/permissions`, headers: auth }));
-  results.push(await load('GET member (+ actor and member reads)', { url: `${url}${org}/members/bench_00042`, headers: auth }));
-  results.push(await load('GET members, first page of 50', { url: `${url}${org}/members?limit=50`, headers: auth }));
-  results.push(await load('GET members, page 31 of 50 (keyset)', { url: `${url}${org}/members?limit=50&cursor=${cursor}`, headers: auth }));
+  results.push(
+    await load('GET /v1/permissions (+ key lookup)', {
+      url: `${url}/v1/permissions`,
+      headers: auth,
+    }),
+  );
+  results.push(
+    await load('GET member (+ actor and member reads)', {
+      url: `${url}${org}/members/bench_00042`,
+      headers: auth,
+    }),
+  );
+  results.push(
+    await load('GET members, first page of 50', {
+      url: `${url}${org}/members?limit=50`,
+      headers: auth,
+    }),
+  );
+  results.push(
+    await load('GET members, page 31 of 50 (keyset)', {
+      url: `${url}${org}/members?limit=50&cursor=${cursor}`,
+      headers: auth,
+    }),
+  );
   let flip = 0;
   results.push(
     await load('PUT role (write + audit event)', {
@@ -110,7 +148,10 @@ try {
           method: 'PUT',
           path: `${org}/members/bench_00007/role`,
           headers: { ...auth, 'content-type': 'application/json' },
-          setupRequest: (request) => ({ ...request, body: JSON.stringify({ roleId: flip++ % 2 ? 'viewer' : 'member' }) }),
+          setupRequest: (request) => ({
+            ...request,
+            body: JSON.stringify({ roleId: flip++ % 2 ? 'viewer' : 'member' }),
+          }),
         },
       ],
     }),
@@ -118,8 +159,16 @@ try {
 
   const ceiling = results[0].rps;
   const health = results[1].rps;
-  console.log(`\nmember-roles bench: ${seconds}s × ${connections} connections per case, database ${databaseUrl === 'memory://' ? 'PGlite (memory)' : 'PostgreSQL'}`);
-  console.log('case'.padEnd(44), 'req/s'.padStart(8), 'p99 ms'.padStart(8), 'vs bare'.padStart(8), 'vs healthz'.padStart(11));
+  console.log(
+    `\nmember-roles bench: ${seconds}s × ${connections} connections per case, database ${databaseUrl === 'memory://' ? 'PGlite (memory)' : 'PostgreSQL'}`,
+  );
+  console.log(
+    'case'.padEnd(44),
+    'req/s'.padStart(8),
+    'p99 ms'.padStart(8),
+    'vs bare'.padStart(8),
+    'vs healthz'.padStart(11),
+  );
   for (const r of results) {
     console.log(
       r.title.padEnd(44),
@@ -131,7 +180,9 @@ try {
   }
   const first = results[4].rps;
   const deep = results[5].rps;
-  console.log(`\ndeep page / first page throughput: ${(deep / first).toFixed(2)} (keyset pagination: about 1)`);
+  console.log(
+    `\ndeep page / first page throughput: ${(deep / first).toFixed(2)} (keyset pagination: about 1)`,
+  );
 } finally {
   service.child.kill('SIGTERM');
   bare.close();

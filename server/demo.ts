@@ -31,12 +31,26 @@ export async function seedDemo(deps: DomainDeps): Promise<DemoCredentials> {
     requestId: 'demo-seed',
   };
   const people = [
-    { userId: 'samlp|acme|bob@acme.test', email: 'bob@acme.test', name: 'Bob Admin', roleId: 'admin' },
+    {
+      userId: 'samlp|acme|bob@acme.test',
+      email: 'bob@acme.test',
+      name: 'Bob Admin',
+      roleId: 'admin',
+    },
     { userId: 'usr_carol', email: 'carol@acme.test', name: 'Carol Member', roleId: 'member' },
     { userId: '42', email: 'dave@acme.test', name: 'Dave Viewer', roleId: 'viewer' },
-    { userId: 'google-oauth2|1098', email: 'erin@acme.test', name: 'Erin Suspended', roleId: 'member' },
+    {
+      userId: 'google-oauth2|1098',
+      email: 'erin@acme.test',
+      name: 'Erin Suspended',
+      roleId: 'member',
+    },
   ];
   for (const person of people) await addMember(deps, owner, orgId, person);
   await changeMember(deps, owner, orgId, 'google-oauth2|1098', { status: 'suspended' });
-  return { organizationId: orgId, ownerUserId: created.owner.userId, ownerKey: created.apiKey.secret };
+  return {
+    organizationId: orgId,
+    ownerUserId: created.owner.userId,
+    ownerKey: created.apiKey.secret,
+  };
 }

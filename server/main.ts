@@ -9,7 +9,10 @@ async function main() {
   const service = await startService(config, logger);
   const { url, demo } = service;
 
-  logger.info({ url, database: service.database.location, port: service.server.address() }, 'ready');
+  logger.info(
+    { url, database: service.database.location, port: service.server.address() },
+    'ready',
+  );
   const lines = [`member-roles is ready on ${url} (database: ${service.database.location})`];
   lines.push(`  API reference (Redoc): ${url}/docs`);
   if (service.generatedPlatformKey) {
@@ -17,7 +20,7 @@ async function main() {
   }
   if (demo) {
     lines.push(`  Demo organization: ${demo.organizationId} (owner ${demo.ownerUserId})`);
-    lines.push('  List its members with the demo owner\'s key:');
+    lines.push("  List its members with the demo owner's key:");
     lines.push(
       `    curl -s -H 'Authorization: Bearer ${demo.ownerKey}' ${url}/v1/organizations/${demo.organizationId}/members`,
     );

@@ -10,7 +10,11 @@ import { createApp } from './http/app.js';
 import { answerParserErrors } from './http/problem.js';
 import { systemClock, ulidIds } from './ids.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
-import { countOrganizations, getSetting, putSettingIfAbsent } from './storage/settings.repository.js';
+import {
+  countOrganizations,
+  getSetting,
+  putSettingIfAbsent,
+} from './storage/settings.repository.js';
 
 export interface RunningService {
   url: string;
@@ -80,7 +84,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
     }
 
     let demo: DemoCredentials | undefined;
-    const seedWanted = config.demo ?? (database.engine === 'pglite');
+    const seedWanted = config.demo ?? database.engine === 'pglite';
     if (seedWanted && (await countOrganizations(database.db)) === 0) {
       demo = await seedDemo(deps);
       saved.demo = demo;

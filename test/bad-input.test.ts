@@ -21,7 +21,9 @@ afterAll(async () => {
 /** Everything a caller could see change: members, roles, teams and the audit trail. */
 async function snapshot() {
   const read = async (path: string) => {
-    const res = await fetch(`${ctx.url}${path}`, { headers: { Authorization: `Bearer ${org.owner.key}` } });
+    const res = await fetch(`${ctx.url}${path}`, {
+      headers: { Authorization: `Bearer ${org.owner.key}` },
+    });
     expect(res.status).toBe(200);
     return res.json();
   };
@@ -48,7 +50,11 @@ async function refused(attempt: Attempt, status: number, code: string) {
   const before = await snapshot();
   const res = await fetch(`${ctx.url}${attempt.path ?? `/v1/organizations/${org.orgId}/members`}`, {
     method: attempt.method ?? 'POST',
-    headers: { Authorization: `Bearer ${org.owner.key}`, 'content-type': 'application/json', ...attempt.headers },
+    headers: {
+      Authorization: `Bearer ${org.owner.key}`,
+      'content-type': 'application/json',
+      ...attempt.headers,
+    },
     ...(attempt.body !== undefined ? { body: attempt.body } : {}),
   });
   const text = await res.text();
@@ -69,7 +75,11 @@ const body = (value: unknown) => JSON.stringify(value);
 
 describe('bad bodies are refused with problem+json and change nothing', () => {
   test('a body over the limit is 413 PAYLOAD_TOO_LARGE', async () => {
-    await refused({ body: body({ ...valid, name: 'x'.repeat(200_000) }) }, 413, 'PAYLOAD_TOO_LARGE');
+    await refused(
+      { body: body({ ...valid, name: 'x'.repeat(200_000) }) },
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
   });
 
   test.each([
@@ -102,16 +112,28 @@ describe('bad bodies are refused with problem+json and change nothing', () => {
     ['a top-level string', '"usr_new"'],
     ['a top-level number', '42'],
     ['a top-level null', 'null'],
-    ['deeply nested arrays', `{"userId": ${'['.repeat(5000)}${']'.repeat(5000)}, "email": "a@b.test"}`],
-    ['a __proto__ key', '{"userId": "usr_new", "email": "a@b.test", "__proto__": {"roleId": "admin"}}'],
-    ['a constructor key', '{"userId": "usr_new", "email": "a@b.test", "constructor": {"prototype": {"polluted": true}}}'],
+    [
+      'deeply nested arrays',
+      `{"userId": ${'['.repeat(5000)}${']'.repeat(5000)}, "email": "a@b.test"}`,
+    ],
+    [
+      'a __proto__ key',
+      '{"userId": "usr_new", "email": "a@b.test", "__proto__": {"roleId": "admin"}}',
+    ],
+    [
+      'a constructor key',
+      '{"userId": "usr_new", "email": "a@b.test", "constructor": {"prototype": {"polluted": true}}}',
+    ],
     ['an unknown property', body({ ...valid, status: 'active' })],
     ['a number where a string belongs', body({ ...valid, userId: 42 })],
     ['a boolean email', body({ ...valid, email: true })],
     ['"Owner" as a role', body({ ...valid, roleId: 'Owner' })],
     ['"owner " as a role', body({ ...valid, roleId: 'owner ' })],
     ['a NUL byte in a string', body({ ...valid, name: 'Bob\u0000Smith' })],
-    ['a lone surrogate in a string', '{"userId": "usr_new", "email": "a@b.test", "name": "Bob \\ud800 Smith"}'],
+    [
+      'a lone surrogate in a string',
+      '{"userId": "usr_new", "email": "a@b.test", "name": "Bob \\ud800 Smith"}',
+    ],
     ['an over-long name', body({ ...valid, name: 'x'.repeat(201) })],
     ['an over-long user id', body({ ...valid, userId: 'u'.repeat(256) })],
     ['a user id outside the pattern', body({ ...valid, userId: 'bob smith' })],
@@ -147,24 +169,38 @@ describe('bad bodies are refused with problem+json and change nothing', () => {
       400,
       'VALIDATION_FAILED',
     )) as unknown as { errors: { location: string; path: string }[] };
-    expect(problem.errors).toEqual(expect.arrayContaining([expect.objectContaining({ location: 'body', path: '/roleId' })]));
+    expect(problem.errors).toEqual(
+      expect.arrayContaining([expect.objectContaining({ location: 'body', path: '/roleId' })]),
+    );
   });
 });
 
 describe('bad parameters are refused with problem+json and change nothing', () => {
   test.each(['0', '-1', 'abc', '100000', '1&limit=2', '1.5'])('limit=%s is 400', async (limit) => {
-    await refused({ method: 'GET', path: `/v1/organizations/${org.orgId}/members?limit=${limit}` }, 400, 'VALIDATION_FAILED');
+    await refused(
+      { method: 'GET', path: `/v1/organizations/${org.orgId}/members?limit=${limit}` },
+      400,
+      'VALIDATION_FAILED',
+    );
   });
 
   test('an unknown query parameter is 400', async () => {
-    await refused({ method: 'GET', path: `/v1/organizations/${org.orgId}/members?sort=name` }, 400, 'VALIDATION_FAILED');
+    await refused(
+      { method: 'GET', path: `/v1/organizations/${org.orgId}/members?sort=name` },
+      400,
+      'VALIDATION_FAILED',
+    );
   });
 
   test.each(['%E0%A4%A', '%', '%ZZ', 'bob%20smith', 'a'.repeat(256), '%C3%A9'])(
     'the user id %s in a path is 400',
     async (raw) => {
       await refused(
-        { method: 'PUT', path: `/v1/organizations/${org.orgId}/members/${raw}/role`, body: body({ roleId: 'viewer' }) },
+        {
+          method: 'PUT',
+          path: `/v1/organizations/${org.orgId}/members/${raw}/role`,
+          body: body({ roleId: 'viewer' }),
+        },
         400,
         'VALIDATION_FAILED',
       );
@@ -174,7 +210,11 @@ describe('bad parameters are refused with problem+json and change nothing', () =
   test.each(['org_short', 'ORG_01JD0000000000000000000000', 'org_01JD00000000000000000000IL'])(
     'the organization id %s is 400',
     async (orgId) => {
-      await refused({ method: 'GET', path: `/v1/organizations/${orgId}/members` }, 400, 'VALIDATION_FAILED');
+      await refused(
+        { method: 'GET', path: `/v1/organizations/${orgId}/members` },
+        400,
+        'VALIDATION_FAILED',
+      );
     },
   );
 
@@ -185,10 +225,22 @@ describe('bad parameters are refused with problem+json and change nothing', () =
       params: { path: { orgId: other.orgId }, query: { limit: 1 } },
     });
     const foreign = page.data!.nextCursor!;
-    await refused({ method: 'GET', path: `/v1/organizations/${org.orgId}/members?cursor=${foreign}` }, 400, 'VALIDATION_FAILED');
+    await refused(
+      { method: 'GET', path: `/v1/organizations/${org.orgId}/members?cursor=${foreign}` },
+      400,
+      'VALIDATION_FAILED',
+    );
     const tampered = Buffer.from('{"l":"members","o":"x"}').toString('base64url');
-    await refused({ method: 'GET', path: `/v1/organizations/${org.orgId}/members?cursor=${tampered}` }, 400, 'VALIDATION_FAILED');
-    await refused({ method: 'GET', path: `/v1/organizations/${org.orgId}/members?cursor=%FF%FE` }, 400, 'VALIDATION_FAILED');
+    await refused(
+      { method: 'GET', path: `/v1/organizations/${org.orgId}/members?cursor=${tampered}` },
+      400,
+      'VALIDATION_FAILED',
+    );
+    await refused(
+      { method: 'GET', path: `/v1/organizations/${org.orgId}/members?cursor=%FF%FE` },
+      400,
+      'VALIDATION_FAILED',
+    );
   });
 
   test.each(["'; drop table memberships; --", '%', '%_%', '\\', "' or 1=1 --"])(
@@ -210,19 +262,32 @@ describe('bad parameters are refused with problem+json and change nothing', () =
 describe('bad requests at the edges', () => {
   test('huge headers are 431 HEADERS_TOO_LARGE problem+json', async () => {
     cases += 1;
-    const answer = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
-      const { port } = new URL(ctx.url);
-      const req = httpRequest(
-        { host: '127.0.0.1', port, path: `/v1/organizations/${org.orgId}/me`, headers: { 'X-Filler': 'x'.repeat(40_000) } },
-        (res) => {
-          let text = '';
-          res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-          res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: text }));
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+    const answer = await new Promise<{ status: number; type: string; body: string }>(
+      (resolve, reject) => {
+        const { port } = new URL(ctx.url);
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: `/v1/organizations/${org.orgId}/me`,
+            headers: { 'X-Filler': 'x'.repeat(40_000) },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode!,
+                type: String(res.headers['content-type']),
+                body: text,
+              }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      },
+    );
     expect(answer.status).toBe(431);
     expect(answer.type).toMatch(/application\/problem\+json/);
     expect(JSON.parse(answer.body).code).toBe('HEADERS_TOO_LARGE');
@@ -248,17 +313,28 @@ describe('bad requests at the edges', () => {
     expect(await snapshot()).toEqual(before);
   });
 
-  test.each(['PUT', 'PATCH', 'DELETE'])('%s on the members collection is 405 with Allow', async (method) => {
-    const problem = await refused({ method, body: body(valid) }, 405, 'METHOD_NOT_ALLOWED');
-    expect(problem.code).toBe('METHOD_NOT_ALLOWED');
-    const res = await fetch(`${ctx.url}/v1/organizations/${org.orgId}/members`, {
-      method,
-      headers: { Authorization: `Bearer ${org.owner.key}` },
-    });
-    expect(res.headers.get('allow')!.split(/,\s*/).sort()).toEqual(['GET', 'POST']);
-  });
+  test.each(['PUT', 'PATCH', 'DELETE'])(
+    '%s on the members collection is 405 with Allow',
+    async (method) => {
+      const problem = await refused({ method, body: body(valid) }, 405, 'METHOD_NOT_ALLOWED');
+      expect(problem.code).toBe('METHOD_NOT_ALLOWED');
+      const res = await fetch(`${ctx.url}/v1/organizations/${org.orgId}/members`, {
+        method,
+        headers: { Authorization: `Bearer ${org.owner.key}` },
+      });
+      expect(res.headers.get('allow')!.split(/,\s*/).sort()).toEqual(['GET', 'POST']);
+    },
+  );
 
   test('an API key in the query string is not accepted', async () => {
-    await refused({ method: 'GET', path: `/v1/permissions?api_key=${org.owner.key}`, headers: { Authorization: '' } }, 401, 'UNAUTHENTICATED');
+    await refused(
+      {
+        method: 'GET',
+        path: `/v1/permissions?api_key=${org.owner.key}`,
+        headers: { Authorization: '' },
+      },
+      401,
+      'UNAUTHENTICATED',
+    );
   });
 });

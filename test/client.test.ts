@@ -39,8 +39,10 @@ export function typeLevelChecks(client: MemberRolesClient) {
     // @ts-expect-error status is active or suspended
     body: { status: 'banned' },
   });
-  // @ts-expect-error path parameters are required
-  void client.GET('/v1/organizations/{orgId}/members/{userId}', { params: { path: { orgId: 'org_1' } } });
+  void client.GET('/v1/organizations/{orgId}/members/{userId}', {
+    // @ts-expect-error path parameters are required
+    params: { path: { orgId: 'org_1' } },
+  });
 }
 
 describe('the client', () => {
@@ -79,12 +81,15 @@ describe('the client', () => {
       fetch: async (input) => {
         calls += 1;
         if (calls === 1) {
-          return new Response('{"type":"urn:x","title":"t","status":429,"code":"RATE_LIMITED","requestId":"r"}', {
-            status: 429,
-            headers: { 'Retry-After': '0', 'content-type': 'application/problem+json' },
-          });
+          return new Response(
+            '{"type":"urn:x","title":"t","status":429,"code":"RATE_LIMITED","requestId":"r"}',
+            {
+              status: 429,
+              headers: { 'Retry-After': '0', 'content-type': 'application/problem+json' },
+            },
+          );
         }
-        return fetch(input as Request);
+        return fetch(input);
       },
     });
     const { data } = await client.GET('/v1/permissions');

@@ -40,7 +40,10 @@ describe(`invariants under concurrent requests (${engine})`, () => {
     expect(owners.data!.data[0]!.userId).toBe(candidates[winner]!.userId);
 
     const events = await reader.GET('/v1/organizations/{orgId}/audit-events', {
-      params: { path: { orgId: org.orgId }, query: { action: 'ownership.transferred', limit: 100 } },
+      params: {
+        path: { orgId: org.orgId },
+        query: { action: 'ownership.transferred', limit: 100 },
+      },
     });
     expect(events.data!.data).toHaveLength(2 * successes);
   });
@@ -109,7 +112,10 @@ describe(`invariants under concurrent requests (${engine})`, () => {
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
         org.owner.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
-          params: { path: { orgId: org.orgId, userId: target.userId }, header: { 'If-Match': etag } },
+          params: {
+            path: { orgId: org.orgId, userId: target.userId },
+            header: { 'If-Match': etag },
+          },
           body: { roleId: roles[i % 2]! },
         }),
       ),
@@ -118,7 +124,10 @@ describe(`invariants under concurrent requests (${engine})`, () => {
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 412)).toHaveLength(29);
     const events = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
-      params: { path: { orgId: org.orgId }, query: { action: 'member.role_changed', targetUserId: target.userId } },
+      params: {
+        path: { orgId: org.orgId },
+        query: { action: 'member.role_changed', targetUserId: target.userId },
+      },
     });
     expect(events.data!.data).toHaveLength(1);
   });

@@ -14,8 +14,13 @@ afterAll(async () => {
   await ctx.stop();
 });
 
-const document = JSON.parse(readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8')) as {
-  paths: Record<string, Record<string, { operationId?: string; responses?: Record<string, unknown> }>>;
+const document = JSON.parse(
+  readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8'),
+) as {
+  paths: Record<
+    string,
+    Record<string, { operationId?: string; responses?: Record<string, unknown> }>
+  >;
 };
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 
@@ -30,7 +35,9 @@ const SAMPLE: Record<string, string> = {
 describe('the contract is the truth', () => {
   test('the route table holds exactly the operations of the document', () => {
     const documented = Object.entries(document.paths).flatMap(([path, item]) =>
-      METHODS.filter((m) => item[m]).map((m) => `${m.toUpperCase()} ${path} ${item[m]!.operationId}`),
+      METHODS.filter((m) => item[m]).map(
+        (m) => `${m.toUpperCase()} ${path} ${item[m]!.operationId}`,
+      ),
     );
     const routed = routes.map((r) => `${r.method.toUpperCase()} ${r.path} ${r.operationId}`);
     expect(routed.sort()).toEqual(documented.sort());
@@ -50,7 +57,8 @@ describe('the contract is the truth', () => {
       const documented = Object.keys(document.paths[route.path]![route.method]!.responses ?? {});
       expect(documented).toContain(String(res.status));
       const type = res.headers.get('content-type') ?? '';
-      if (res.status !== 204) expect(type).toMatch(/^(application\/(json|problem\+json|yaml)|text\/html)/);
+      if (res.status !== 204)
+        expect(type).toMatch(/^(application\/(json|problem\+json|yaml)|text\/html)/);
     },
   );
 
@@ -99,7 +107,10 @@ describe('bad input gets a clear answer', () => {
   });
 
   test('a body over the limit is 413 PAYLOAD_TOO_LARGE', async () => {
-    const res = await post(JSON.stringify({ userId: 'u', email: 'a@b.test', name: 'x'.repeat(100_000) }), 'application/json');
+    const res = await post(
+      JSON.stringify({ userId: 'u', email: 'a@b.test', name: 'x'.repeat(100_000) }),
+      'application/json',
+    );
     expect(res.status).toBe(413);
     expect(((await res.json()) as { code: string }).code).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -117,7 +128,10 @@ describe('bad input gets a clear answer', () => {
 describe('operational endpoints', () => {
   test('healthz and readyz answer without a key', async () => {
     expect(await (await fetch(`${ctx.url}/healthz`)).json()).toEqual({ status: 'ok' });
-    expect(await (await fetch(`${ctx.url}/readyz`)).json()).toEqual({ status: 'ok', database: 'ok' });
+    expect(await (await fetch(`${ctx.url}/readyz`)).json()).toEqual({
+      status: 'ok',
+      database: 'ok',
+    });
   });
 
   test('the contract is served as JSON and YAML, and the Redoc page is self-contained', async () => {

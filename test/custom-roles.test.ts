@@ -13,11 +13,14 @@ afterAll(async () => {
 const rolesPath = '/v1/organizations/{orgId}/roles' as const;
 const rolePath = '/v1/organizations/{orgId}/roles/{roleId}' as const;
 
-
 async function createRole(org: TestOrg, name: string, permissions: string[], isDefault?: boolean) {
   const { data, error, response } = await org.owner.client.POST(rolesPath, {
     params: { path: { orgId: org.orgId } },
-    body: { name, permissions: permissions as never, ...(isDefault !== undefined ? { isDefault } : {}) },
+    body: {
+      name,
+      permissions: permissions as never,
+      ...(isDefault !== undefined ? { isDefault } : {}),
+    },
   });
   if (!data) throw new Error(`createRole failed (${response.status}): ${JSON.stringify(error)}`);
   return data;
@@ -27,10 +30,22 @@ describe('createRole (rule 9)', () => {
   test('the owner creates a custom role; it is listed after the built-in ones and audited', async () => {
     const org = await createOrg(ctx);
     const role = await createRole(org, 'Support', ['org:read', 'members:read']);
-    expect(role).toMatchObject({ name: 'Support', builtIn: false, isDefault: false, memberCount: 0, version: 1 });
+    expect(role).toMatchObject({
+      name: 'Support',
+      builtIn: false,
+      isDefault: false,
+      memberCount: 0,
+      version: 1,
+    });
     expect(role.id).toMatch(/^role_[0-9A-HJKMNP-TV-Z]{26}$/);
     const list = await org.owner.client.GET(rolesPath, { params: { path: { orgId: org.orgId } } });
-    expect(list.data!.data.map((r) => r.id)).toEqual(['owner', 'admin', 'member', 'viewer', role.id]);
+    expect(list.data!.data.map((r) => r.id)).toEqual([
+      'owner',
+      'admin',
+      'member',
+      'viewer',
+      role.id,
+    ]);
     expect((await auditActions(org))[0]).toBe('role.created');
   });
 
@@ -76,7 +91,9 @@ describe('createRole (rule 9)', () => {
       body: { userId: 'usr_new', email: 'new@example.test' },
     });
     expect(added.data!.role.id).toBe(role.id);
-    const member = await org.owner.client.GET(rolePath, { params: { path: { orgId: org.orgId, roleId: 'member' } } });
+    const member = await org.owner.client.GET(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: 'member' } },
+    });
     expect(member.data!.isDefault).toBe(false);
   });
 });
@@ -98,15 +115,24 @@ describe('updateRole (rule 9)', () => {
 
   test('an admin cannot edit a custom role they hold to give themselves more', async () => {
     const org = await createOrg(ctx);
-    const lead = await createRole(org, 'Role manager', ['org:read', 'members:read', 'roles:read', 'roles:manage']);
+    const lead = await createRole(org, 'Role manager', [
+      'org:read',
+      'members:read',
+      'roles:read',
+      'roles:manage',
+    ]);
     const holder = await addActor(ctx, org, lead.id);
     const { error, response } = await holder.client.PATCH(rolePath, {
       params: { path: { orgId: org.orgId, roleId: lead.id } },
-      body: { permissions: ['org:read', 'members:read', 'roles:read', 'roles:manage', 'members:manage'] },
+      body: {
+        permissions: ['org:read', 'members:read', 'roles:read', 'roles:manage', 'members:manage'],
+      },
     });
     expect(response.status).toBe(403);
     expect(error!.code).toBe('PRIVILEGE_CEILING');
-    const after = await org.owner.client.GET(rolePath, { params: { path: { orgId: org.orgId, roleId: lead.id } } });
+    const after = await org.owner.client.GET(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: lead.id } },
+    });
     expect(after.data!.permissions).not.toContain('members:manage');
   });
 
@@ -115,7 +141,9 @@ describe('updateRole (rule 9)', () => {
     const role = await createRole(org, 'Reader', ['org:read', 'members:read']);
     const holder = await addActor(ctx, org, role.id);
     const list = () =>
-      holder.client.GET('/v1/organizations/{orgId}/members', { params: { path: { orgId: org.orgId } } });
+      holder.client.GET('/v1/organizations/{orgId}/members', {
+        params: { path: { orgId: org.orgId } },
+      });
     expect((await list()).response.status).toBe(200);
     const edited = await org.owner.client.PATCH(rolePath, {
       params: { path: { orgId: org.orgId, roleId: role.id } },
@@ -133,7 +161,9 @@ describe('updateRole (rule 9)', () => {
       body: { name: 'Renamed' },
     });
     expect(error!.code).toBe('PRECONDITION_FAILED');
-    const after = await org.owner.client.GET(rolePath, { params: { path: { orgId: org.orgId, roleId: role.id } } });
+    const after = await org.owner.client.GET(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id } },
+    });
     expect(after.data!.name).toBe('Reader');
   });
 });
@@ -153,7 +183,11 @@ describe('deleteRole (rule 9)', () => {
   test('reassigning on delete moves every holder and writes one event each', async () => {
     const org = await createOrg(ctx);
     const role = await createRole(org, 'Reader', ['org:read']);
-    const holders = [await addActor(ctx, org, role.id), await addActor(ctx, org, role.id), await addActor(ctx, org, role.id)];
+    const holders = [
+      await addActor(ctx, org, role.id),
+      await addActor(ctx, org, role.id),
+      await addActor(ctx, org, role.id),
+    ];
     const before = (await auditActions(org)).length;
     const { response } = await org.owner.client.DELETE(rolePath, {
       params: { path: { orgId: org.orgId, roleId: role.id }, query: { reassignTo: 'viewer' } },
@@ -162,8 +196,15 @@ describe('deleteRole (rule 9)', () => {
     for (const holder of holders) expect(await roleOf(org, holder.userId)).toBe('viewer');
     const actions = await auditActions(org);
     expect(actions.length - before).toBe(4);
-    expect(actions.slice(0, 4).sort()).toEqual(['member.role_changed', 'member.role_changed', 'member.role_changed', 'role.deleted']);
-    const gone = await org.owner.client.GET(rolePath, { params: { path: { orgId: org.orgId, roleId: role.id } } });
+    expect(actions.slice(0, 4).sort()).toEqual([
+      'member.role_changed',
+      'member.role_changed',
+      'member.role_changed',
+      'role.deleted',
+    ]);
+    const gone = await org.owner.client.GET(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id } },
+    });
     expect(gone.response.status).toBe(404);
   });
 
@@ -186,9 +227,13 @@ describe('deleteRole (rule 9)', () => {
   test('deleting the default role hands the default back to the built-in member role', async () => {
     const org = await createOrg(ctx);
     const role = await createRole(org, 'Newcomer', ['org:read'], true);
-    const deleted = await org.owner.client.DELETE(rolePath, { params: { path: { orgId: org.orgId, roleId: role.id } } });
+    const deleted = await org.owner.client.DELETE(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id } },
+    });
     expect(deleted.response.status).toBe(204);
-    const member = await org.owner.client.GET(rolePath, { params: { path: { orgId: org.orgId, roleId: 'member' } } });
+    const member = await org.owner.client.GET(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: 'member' } },
+    });
     expect(member.data!.isDefault).toBe(true);
   });
 });
@@ -200,7 +245,10 @@ describe('the audit trail (rule 11)', () => {
     const member = await addActor(ctx, org, 'member');
     const before = await auditActions(org);
     const failures = [
-      admin.client.POST(rolesPath, { params: { path: { orgId: org.orgId } }, body: { name: 'B', permissions: ['billing:manage'] } }),
+      admin.client.POST(rolesPath, {
+        params: { path: { orgId: org.orgId } },
+        body: { name: 'B', permissions: ['billing:manage'] },
+      }),
       admin.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
         params: { path: { orgId: org.orgId, userId: org.owner.userId } },
         body: { roleId: 'viewer' },
@@ -212,9 +260,13 @@ describe('the audit trail (rule 11)', () => {
         params: { path: { orgId: org.orgId, userId: member.userId } },
         body: { roleId: 'owner', status: 'suspended' },
       }),
-      org.owner.client.PATCH(rolePath, { params: { path: { orgId: org.orgId, roleId: 'admin' } }, body: { name: 'X' } }),
+      org.owner.client.PATCH(rolePath, {
+        params: { path: { orgId: org.orgId, roleId: 'admin' } },
+        body: { name: 'X' },
+      }),
     ];
-    for (const result of await Promise.all(failures)) expect(result.response.status).toBeGreaterThanOrEqual(400);
+    for (const result of await Promise.all(failures))
+      expect(result.response.status).toBeGreaterThanOrEqual(400);
     expect(await auditActions(org)).toEqual(before);
   });
 });

@@ -14,7 +14,13 @@ afterAll(async () => {
   await ctx.stop();
 });
 
-function addMember(key: string, idempotencyKey: string, userId: string, apiKey = org.owner.key, url = ctx.url) {
+function addMember(
+  key: string,
+  idempotencyKey: string,
+  userId: string,
+  apiKey = org.owner.key,
+  url = ctx.url,
+) {
   return fetch(`${url}/v1/organizations/${org.orgId}/members`, {
     method: 'POST',
     headers: {
@@ -23,7 +29,11 @@ function addMember(key: string, idempotencyKey: string, userId: string, apiKey =
       'Idempotency-Key': idempotencyKey,
     },
     body: JSON.stringify({ userId, email: `${userId}@example.test` }),
-  }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown>, etag: res.headers.get('etag') }));
+  }).then(async (res) => ({
+    status: res.status,
+    body: (await res.json()) as Record<string, unknown>,
+    etag: res.headers.get('etag'),
+  }));
 }
 
 describe('Idempotency-Key on POST', () => {
@@ -89,7 +99,10 @@ describe('Idempotency-Key on POST', () => {
             'Idempotency-Key': 'mint-once',
           },
           body: JSON.stringify({ name: 'deploy' }),
-        }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> })),
+        }).then(async (res) => ({
+          status: res.status,
+          body: (await res.json()) as Record<string, unknown>,
+        })),
       ),
     );
     const created = results.filter((r) => r.status === 201);
@@ -119,8 +132,20 @@ describe('Idempotency-Key on POST', () => {
         production: false,
       });
       try {
-        const first = await addMember(org.owner.key, 'two-processes', 'usr_two', org.owner.key, ctx.url);
-        const retry = await addMember(org.owner.key, 'two-processes', 'usr_two', org.owner.key, second.url);
+        const first = await addMember(
+          org.owner.key,
+          'two-processes',
+          'usr_two',
+          org.owner.key,
+          ctx.url,
+        );
+        const retry = await addMember(
+          org.owner.key,
+          'two-processes',
+          'usr_two',
+          org.owner.key,
+          second.url,
+        );
         expect(first.status).toBe(201);
         expect(retry).toEqual(first);
       } finally {

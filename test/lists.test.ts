@@ -90,7 +90,9 @@ describe('listMembers', () => {
     const { data } = await org.owner.client.GET(membersPath, {
       params: { path: { orgId: org.orgId }, query: { role: 'viewer', status: 'active' } },
     });
-    expect(data!.data.map((m) => m.userId).sort()).toEqual(['a.b_c~d@e|f:g+h=i-j', 'auth0|654a2f4d1b3c4e9a8d2f3c1b', 'usr_abc'].sort());
+    expect(data!.data.map((m) => m.userId).sort()).toEqual(
+      ['a.b_c~d@e|f:g+h=i-j', 'auth0|654a2f4d1b3c4e9a8d2f3c1b', 'usr_abc'].sort(),
+    );
   });
 
   test('q matches user id, email and name case-insensitively, and treats % and _ literally', async () => {
@@ -112,7 +114,7 @@ describe('listMembers', () => {
     expect(percent.data!.data).toEqual([]);
   });
 
-  test("a cursor from another organization is 400 VALIDATION_FAILED", async () => {
+  test('a cursor from another organization is 400 VALIDATION_FAILED', async () => {
     const other = await createOrg(ctx);
     await addActor(ctx, other, 'member');
     const page = await other.owner.client.GET(membersPath, {
@@ -151,9 +153,12 @@ describe('roles and permissions', () => {
   });
 
   test('getRole answers with an ETag; an unknown role is 404', async () => {
-    const { data, response } = await org.owner.client.GET('/v1/organizations/{orgId}/roles/{roleId}', {
-      params: { path: { orgId: org.orgId, roleId: 'admin' } },
-    });
+    const { data, response } = await org.owner.client.GET(
+      '/v1/organizations/{orgId}/roles/{roleId}',
+      {
+        params: { path: { orgId: org.orgId, roleId: 'admin' } },
+      },
+    );
     expect(data!.permissions).not.toContain('billing:manage');
     expect(data!.permissions).toHaveLength(12);
     expect(response.headers.get('etag')).toBe(`"${data!.version}"`);
@@ -195,11 +200,17 @@ describe('listAuditEvents', () => {
     });
     expect(byActor.data!.data.map((e) => e.targetUserId)).toEqual(['usr_abc', '42']);
     const byTarget = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
-      params: { path: { orgId: org.orgId }, query: { targetUserId: '42', action: 'member.role_changed' } },
+      params: {
+        path: { orgId: org.orgId },
+        query: { targetUserId: '42', action: 'member.role_changed' },
+      },
     });
     expect(byTarget.data!.data).toHaveLength(1);
     const future = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
-      params: { path: { orgId: org.orgId }, query: { since: new Date(Date.now() + 60_000).toISOString() } },
+      params: {
+        path: { orgId: org.orgId },
+        query: { since: new Date(Date.now() + 60_000).toISOString() },
+      },
     });
     expect(future.data!.data).toEqual([]);
 

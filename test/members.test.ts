@@ -13,7 +13,12 @@ afterAll(async () => {
 const memberPath = '/v1/organizations/{orgId}/members/{userId}' as const;
 const rolePath = '/v1/organizations/{orgId}/members/{userId}/role' as const;
 
-async function setRole(actor: { client: TestOrg['owner']['client'] }, org: TestOrg, userId: string, roleId: string) {
+async function setRole(
+  actor: { client: TestOrg['owner']['client'] },
+  org: TestOrg,
+  userId: string,
+  roleId: string,
+) {
   return actor.client.PUT(rolePath, {
     params: { path: { orgId: org.orgId, userId } },
     body: { roleId },
@@ -30,7 +35,11 @@ describe('setMemberRole', () => {
     });
     const { data, response } = await setRole(admin, org, member.userId, 'viewer');
     expect(response.status).toBe(200);
-    expect(data!.role).toEqual({ id: 'viewer', name: 'Viewer', permissions: ['org:read', 'members:read'] });
+    expect(data!.role).toEqual({
+      id: 'viewer',
+      name: 'Viewer',
+      permissions: ['org:read', 'members:read'],
+    });
     expect(data!.version).toBe(before.data!.version + 1);
     expect(response.headers.get('etag')).toBe(`"${data!.version}"`);
     const events = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
@@ -90,7 +99,7 @@ describe('setMemberRole', () => {
     expect(actions.filter((a) => a === 'ownership.transferred')).toHaveLength(2);
   });
 
-  test("rule 4: the owner cannot change their own role: 409 OWNER_REQUIRED", async () => {
+  test('rule 4: the owner cannot change their own role: 409 OWNER_REQUIRED', async () => {
     const org = await createOrg(ctx);
     const { error, response } = await setRole(org.owner, org, org.owner.userId, 'admin');
     expect(response.status).toBe(409);
@@ -140,7 +149,12 @@ describe('setMemberRole', () => {
   test('a role that does not exist is 400 VALIDATION_FAILED naming /roleId', async () => {
     const org = await createOrg(ctx);
     const member = await addActor(ctx, org, 'member');
-    const { error } = await setRole(org.owner, org, member.userId, 'role_01JD0000000000000000000000');
+    const { error } = await setRole(
+      org.owner,
+      org,
+      member.userId,
+      'role_01JD0000000000000000000000',
+    );
     expect(error).toMatchObject({ code: 'VALIDATION_FAILED' });
     expect(error!.errors).toEqual([expect.objectContaining({ location: 'body', path: '/roleId' })]);
   });
@@ -153,13 +167,19 @@ describe('setMemberRole', () => {
     });
     const tag = read.response.headers.get('etag')!;
     const stale = await org.owner.client.PUT(rolePath, {
-      params: { path: { orgId: org.orgId, userId: member.userId }, header: { 'If-Match': `"${read.data!.version + 5}"` } },
+      params: {
+        path: { orgId: org.orgId, userId: member.userId },
+        header: { 'If-Match': `"${read.data!.version + 5}"` },
+      },
       body: { roleId: 'viewer' },
     });
     expect(stale.response.status).toBe(412);
     expect(stale.error!.code).toBe('PRECONDITION_FAILED');
     const weak = await org.owner.client.PUT(rolePath, {
-      params: { path: { orgId: org.orgId, userId: member.userId }, header: { 'If-Match': `W/${tag}` } },
+      params: {
+        path: { orgId: org.orgId, userId: member.userId },
+        header: { 'If-Match': `W/${tag}` },
+      },
       body: { roleId: 'viewer' },
     });
     expect(weak.response.status).toBe(412);
@@ -183,7 +203,11 @@ describe('updateMember', () => {
       params: { path: { orgId: org.orgId, userId: member.userId } },
       body: { roleId: 'viewer', status: 'suspended' },
     });
-    expect(data).toMatchObject({ role: { id: 'viewer' }, status: 'suspended', version: before.data!.version + 1 });
+    expect(data).toMatchObject({
+      role: { id: 'viewer' },
+      status: 'suspended',
+      version: before.data!.version + 1,
+    });
     const actions = await auditActions(org);
     expect(actions.slice(0, 2).sort()).toEqual(['member.role_changed', 'member.status_changed']);
   });
@@ -275,7 +299,9 @@ describe('addMember', () => {
       body: { userId: 'usr_default', email: 'default@example.test', name: 'Dee' },
     });
     expect(response.status).toBe(201);
-    expect(response.headers.get('location')).toBe(`/v1/organizations/${org.orgId}/members/usr_default`);
+    expect(response.headers.get('location')).toBe(
+      `/v1/organizations/${org.orgId}/members/usr_default`,
+    );
     expect(data).toMatchObject({
       userId: 'usr_default',
       user: { id: 'usr_default', email: 'default@example.test', name: 'Dee', imageUrl: null },
@@ -317,7 +343,7 @@ describe('addMember', () => {
 });
 
 describe('removeMember', () => {
-  test("rule 4: the owner cannot be removed, not even by themself (409 OWNER_REQUIRED)", async () => {
+  test('rule 4: the owner cannot be removed, not even by themself (409 OWNER_REQUIRED)', async () => {
     const org = await createOrg(ctx);
     const { error, response } = await org.owner.client.DELETE(memberPath, {
       params: { path: { orgId: org.orgId, userId: org.owner.userId } },
@@ -333,13 +359,21 @@ describe('removeMember', () => {
       params: { path: { orgId: org.orgId, userId: viewer.userId } },
     });
     expect(response.status).toBe(204);
-    expect((await org.owner.client.GET(memberPath, { params: { path: { orgId: org.orgId, userId: viewer.userId } } })).response.status).toBe(404);
+    expect(
+      (
+        await org.owner.client.GET(memberPath, {
+          params: { path: { orgId: org.orgId, userId: viewer.userId } },
+        })
+      ).response.status,
+    ).toBe(404);
   });
 
-  test("rule 8: removing a member revokes their keys: the next request is 401", async () => {
+  test('rule 8: removing a member revokes their keys: the next request is 401', async () => {
     const org = await createOrg(ctx);
     const member = await addActor(ctx, org, 'member');
-    await org.owner.client.DELETE(memberPath, { params: { path: { orgId: org.orgId, userId: member.userId } } });
+    await org.owner.client.DELETE(memberPath, {
+      params: { path: { orgId: org.orgId, userId: member.userId } },
+    });
     const { response, error } = await member.client.GET('/v1/organizations/{orgId}/me', {
       params: { path: { orgId: org.orgId } },
     });
@@ -352,8 +386,20 @@ describe('removeMember', () => {
     const org = await createOrg(ctx);
     const admin = await addActor(ctx, org, 'admin');
     const other = await addActor(ctx, org, 'admin');
-    expect((await admin.client.DELETE(memberPath, { params: { path: { orgId: org.orgId, userId: org.owner.userId } } })).error!.code).toBe('PRIVILEGE_CEILING');
-    expect((await admin.client.DELETE(memberPath, { params: { path: { orgId: org.orgId, userId: other.userId } } })).response.status).toBe(204);
+    expect(
+      (
+        await admin.client.DELETE(memberPath, {
+          params: { path: { orgId: org.orgId, userId: org.owner.userId } },
+        })
+      ).error!.code,
+    ).toBe('PRIVILEGE_CEILING');
+    expect(
+      (
+        await admin.client.DELETE(memberPath, {
+          params: { path: { orgId: org.orgId, userId: other.userId } },
+        })
+      ).response.status,
+    ).toBe(204);
     const actions = await auditActions(org);
     expect(actions[0]).toBe('member.removed');
   });
@@ -363,10 +409,13 @@ describe('transferOwnership', () => {
   test('rule 3: the owner transfers ownership; the former owner becomes admin', async () => {
     const org = await createOrg(ctx);
     const admin = await addActor(ctx, org, 'admin');
-    const { data, response } = await org.owner.client.POST('/v1/organizations/{orgId}/ownership-transfer', {
-      params: { path: { orgId: org.orgId } },
-      body: { userId: admin.userId },
-    });
+    const { data, response } = await org.owner.client.POST(
+      '/v1/organizations/{orgId}/ownership-transfer',
+      {
+        params: { path: { orgId: org.orgId } },
+        body: { userId: admin.userId },
+      },
+    );
     expect(response.status).toBe(200);
     expect(data!.newOwner).toMatchObject({ userId: admin.userId, role: { id: 'owner' } });
     expect(data!.previousOwner).toMatchObject({ userId: org.owner.userId, role: { id: 'admin' } });

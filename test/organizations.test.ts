@@ -22,7 +22,10 @@ describe('createOrganization', () => {
     expect(response.status).toBe(201);
     expect(data!.organization).toMatchObject({ name: 'Initech', slug: 'initech' });
     expect(data!.organization.id).toMatch(/^org_[0-9A-HJKMNP-TV-Z]{26}$/);
-    expect(data!.owner).toMatchObject({ userId: 'auth0|654a2f4d1b3c4e9a8d2f3c1b', role: { id: 'owner' } });
+    expect(data!.owner).toMatchObject({
+      userId: 'auth0|654a2f4d1b3c4e9a8d2f3c1b',
+      role: { id: 'owner' },
+    });
     expect(data!.apiKey.secret).toMatch(/^mrk_[A-Za-z0-9_-]{43}$/);
     const me = await ctx.client(data!.apiKey.secret).GET('/v1/organizations/{orgId}/me', {
       params: { path: { orgId: data!.organization.id } },
@@ -40,7 +43,11 @@ describe('createOrganization', () => {
   });
 
   test('a slug already in use is 409 SLUG_TAKEN', async () => {
-    const body = { name: 'Dup', slug: 'dup-slug', owner: { userId: 'usr_1', email: 'a@example.test' } };
+    const body = {
+      name: 'Dup',
+      slug: 'dup-slug',
+      owner: { userId: 'usr_1', email: 'a@example.test' },
+    };
     expect((await ctx.platform.POST('/v1/organizations', { body })).response.status).toBe(201);
     const { error, response } = await ctx.platform.POST('/v1/organizations', { body });
     expect(response.status).toBe(409);
@@ -61,7 +68,9 @@ describe('getOrganization and updateOrganization', () => {
   test('a member reads the organization; only org:manage may rename it, and the change is audited', async () => {
     const org = await createOrg(ctx);
     const member = await addActor(ctx, org, 'member');
-    const read = await member.client.GET('/v1/organizations/{orgId}', { params: { path: { orgId: org.orgId } } });
+    const read = await member.client.GET('/v1/organizations/{orgId}', {
+      params: { path: { orgId: org.orgId } },
+    });
     expect(read.data!.id).toBe(org.orgId);
     const refused = await member.client.PATCH('/v1/organizations/{orgId}', {
       params: { path: { orgId: org.orgId } },
@@ -76,19 +85,28 @@ describe('getOrganization and updateOrganization', () => {
     const events = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
       params: { path: { orgId: org.orgId }, query: { action: 'organization.updated' } },
     });
-    expect(events.data!.data[0]).toMatchObject({ before: { name: 'Test organization' }, after: { name: 'Renamed' } });
+    expect(events.data!.data[0]).toMatchObject({
+      before: { name: 'Test organization' },
+      after: { name: 'Renamed' },
+    });
   });
 
   test('changing the slug to one in use is 409 SLUG_TAKEN and changes nothing', async () => {
     const first = await createOrg(ctx);
     const second = await createOrg(ctx);
-    const taken = (await first.owner.client.GET('/v1/organizations/{orgId}', { params: { path: { orgId: first.orgId } } })).data!.slug;
+    const taken = (
+      await first.owner.client.GET('/v1/organizations/{orgId}', {
+        params: { path: { orgId: first.orgId } },
+      })
+    ).data!.slug;
     const { error } = await second.owner.client.PATCH('/v1/organizations/{orgId}', {
       params: { path: { orgId: second.orgId } },
       body: { slug: taken },
     });
     expect(error!.code).toBe('SLUG_TAKEN');
-    const after = await second.owner.client.GET('/v1/organizations/{orgId}', { params: { path: { orgId: second.orgId } } });
+    const after = await second.owner.client.GET('/v1/organizations/{orgId}', {
+      params: { path: { orgId: second.orgId } },
+    });
     expect(after.data!.slug).not.toBe(taken);
   });
 });
@@ -110,10 +128,13 @@ describe('tenancy (rule 7)', () => {
       return { code, status, title, detail };
     };
     expect(visible(hidden.error)).toEqual(visible(absent.error));
-    const write = await stranger.owner.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
-      params: { path: { orgId: org.orgId, userId: org.owner.userId } },
-      body: { roleId: 'viewer' },
-    });
+    const write = await stranger.owner.client.PUT(
+      '/v1/organizations/{orgId}/members/{userId}/role',
+      {
+        params: { path: { orgId: org.orgId, userId: org.owner.userId } },
+        body: { roleId: 'viewer' },
+      },
+    );
     expect(write.response.status).toBe(404);
   });
 

@@ -36,7 +36,10 @@ describe('the published package', () => {
   onPGlitePass(
     'another TypeScript project installs the packed package, type-checks against member-roles/client and calls the server',
     async () => {
-      execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'pipe' });
+      execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], {
+        cwd: root,
+        stdio: 'pipe',
+      });
       npm(['pack', '--pack-destination', scratch], root);
       const tarball = readdirSync(scratch).find((f) => f.endsWith('.tgz'))!;
       writeFileSync(
@@ -77,16 +80,24 @@ declare const process: { env: Record<string, string | undefined> };
 `,
       );
       npm(['install', '--prefer-offline', join(scratch, tarball)], scratch);
-      execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', scratch], {
-        cwd: scratch,
-        stdio: 'pipe',
-      });
+      execFileSync(
+        process.execPath,
+        [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', scratch],
+        {
+          cwd: scratch,
+          stdio: 'pipe',
+        },
+      );
       // The server runs in this process: the consumer must run without blocking its event loop.
-      const { stdout: out } = await promisify(execFile)(process.execPath, [join(scratch, 'main.js')], {
-        cwd: scratch,
-        encoding: 'utf8',
-        env: { ...process.env, BASE_URL: ctx.url, API_KEY: org.owner.key, ORG_ID: org.orgId },
-      });
+      const { stdout: out } = await promisify(execFile)(
+        process.execPath,
+        [join(scratch, 'main.js')],
+        {
+          cwd: scratch,
+          encoding: 'utf8',
+          env: { ...process.env, BASE_URL: ctx.url, API_KEY: org.owner.key, ORG_ID: org.orgId },
+        },
+      );
       expect(JSON.parse(out.trim())).toEqual({ role: 'owner', userId: org.owner.userId });
     },
     300_000,

@@ -15,14 +15,23 @@ afterAll(async () => {
 });
 
 const me = (key: string) =>
-  fetch(`${ctx.url}/v1/organizations/${org.orgId}/me`, { headers: { Authorization: `Bearer ${key}` } });
+  fetch(`${ctx.url}/v1/organizations/${org.orgId}/me`, {
+    headers: { Authorization: `Bearer ${key}` },
+  });
 
 describe('rate limits per API key (RATE_LIMIT_PER_MINUTE)', () => {
   test('every answer carries RateLimit-* headers; past the limit the key gets 429 RATE_LIMITED with Retry-After', async () => {
     const answers = [];
     for (let i = 0; i < 6; i += 1) answers.push(await me(member.key));
     expect(answers.slice(0, 5).map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
-    expect(answers.map((r) => r.headers.get('ratelimit-remaining'))).toEqual(['4', '3', '2', '1', '0', '0']);
+    expect(answers.map((r) => r.headers.get('ratelimit-remaining'))).toEqual([
+      '4',
+      '3',
+      '2',
+      '1',
+      '0',
+      '0',
+    ]);
     for (const answer of answers) {
       expect(answer.headers.get('ratelimit-limit')).toBe('5');
       expect(Number(answer.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
@@ -43,11 +52,14 @@ describe('rate limits per API key (RATE_LIMIT_PER_MINUTE)', () => {
   test('a refused request changes nothing', async () => {
     const admin = await addActor(ctx, org, 'admin');
     for (let i = 0; i < 5; i += 1) await me(admin.key);
-    const res = await fetch(`${ctx.url}/v1/organizations/${org.orgId}/members/${member.userId}/role`, {
-      method: 'PUT',
-      headers: { Authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ roleId: 'viewer' }),
-    });
+    const res = await fetch(
+      `${ctx.url}/v1/organizations/${org.orgId}/members/${member.userId}/role`,
+      {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ roleId: 'viewer' }),
+      },
+    );
     expect(res.status).toBe(429);
     const read = await org.owner.client.GET('/v1/organizations/{orgId}/members/{userId}', {
       params: { path: { orgId: org.orgId, userId: member.userId } },

@@ -11,7 +11,7 @@ let orgId: string;
 
 beforeAll(async () => {
   const scratch = await scratchDatabase();
-  drop = scratch.drop;
+  drop = () => scratch.drop();
   database = await openDatabase(scratch.url);
   await migrateToLatest(database.db);
   const created = await createOrganization(
@@ -60,13 +60,19 @@ describe(`the schema holds the invariants it can (${onPostgres ? 'PostgreSQL' : 
   });
 
   test('the audit table is append-only: UPDATE and DELETE fail', async () => {
-    const before = await database.db.selectFrom('audit_events').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+    const before = await database.db
+      .selectFrom('audit_events')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .executeTakeFirstOrThrow();
     expect(before.n).toBeGreaterThan(0);
     await expect(
       database.db.updateTable('audit_events').set({ action: 'tampered' }).execute(),
     ).rejects.toThrow(/append-only/);
     await expect(database.db.deleteFrom('audit_events').execute()).rejects.toThrow(/append-only/);
-    const after = await database.db.selectFrom('audit_events').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+    const after = await database.db
+      .selectFrom('audit_events')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .executeTakeFirstOrThrow();
     expect(after.n).toBe(before.n);
   });
 
@@ -77,7 +83,11 @@ describe(`the schema holds the invariants it can (${onPostgres ? 'PostgreSQL' : 
         throw new Error('abort');
       }),
     ).rejects.toThrow('abort');
-    const ghost = await database.db.selectFrom('memberships').select('user_id').where('user_id', '=', 'ghost').execute();
+    const ghost = await database.db
+      .selectFrom('memberships')
+      .select('user_id')
+      .where('user_id', '=', 'ghost')
+      .execute();
     expect(ghost).toEqual([]);
   });
 });

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startTestService, type TestContext } from './support/context.js';
-import { addActor, auditActions, createOrg, type TestActor, type TestOrg } from './support/scenario.js';
+import {
+  addActor,
+  auditActions,
+  createOrg,
+  type TestActor,
+  type TestOrg,
+} from './support/scenario.js';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -23,7 +29,13 @@ async function createTeam(org: TestOrg, name: string) {
   return data;
 }
 
-function setTeamRole(actor: TestActor, org: TestOrg, teamId: string, userId: string, role: 'lead' | 'member') {
+function setTeamRole(
+  actor: TestActor,
+  org: TestOrg,
+  teamId: string,
+  userId: string,
+  role: 'lead' | 'member',
+) {
   return actor.client.PUT(teamMemberPath, {
     params: { path: { orgId: org.orgId, teamId, userId } },
     body: { role },
@@ -50,7 +62,11 @@ describe('teams', () => {
     });
     expect(filtered.data!.data.map((m) => m.userId)).toEqual([dev.userId]);
     const actions = await auditActions(org);
-    expect(actions.slice(0, 3)).toEqual(['team_member.role_changed', 'team_member.added', 'api_key.created']);
+    expect(actions.slice(0, 3)).toEqual([
+      'team_member.role_changed',
+      'team_member.added',
+      'api_key.created',
+    ]);
   });
 
   test('a team lead can promote a teammate to lead but cannot touch another team', async () => {
@@ -93,7 +109,13 @@ describe('teams', () => {
     const org = await createOrg(ctx);
     const other = await createOrg(ctx);
     const team = await createTeam(org, 'Platform');
-    const { response, error } = await setTeamRole(org.owner, org, team.id, other.owner.userId, 'member');
+    const { response, error } = await setTeamRole(
+      org.owner,
+      org,
+      team.id,
+      other.owner.userId,
+      'member',
+    );
     expect(response.status).toBe(404);
     expect(error!.code).toBe('NOT_FOUND');
   });
@@ -110,7 +132,9 @@ describe('teams', () => {
       params: { path: { orgId: org.orgId, teamId: team.id } },
     });
     expect(members.data!.data).toEqual([]);
-    const after = await org.owner.client.GET(teamPath, { params: { path: { orgId: org.orgId, teamId: team.id } } });
+    const after = await org.owner.client.GET(teamPath, {
+      params: { path: { orgId: org.orgId, teamId: team.id } },
+    });
     expect(after.data!.memberCount).toBe(0);
   });
 
@@ -142,20 +166,28 @@ describe('teams', () => {
       params: { path: { orgId: org.orgId, teamId: team.id }, header: { 'If-Match': '"2"' } },
     });
     expect(deleted.response.status).toBe(204);
-    expect((await auditActions(org)).slice(0, 3)).toEqual(['team.deleted', 'team.updated', 'team.created']);
+    expect((await auditActions(org)).slice(0, 3)).toEqual([
+      'team.deleted',
+      'team.updated',
+      'team.created',
+    ]);
   });
 
   test('listTeams pages by keyset and a viewer (no teams:read) cannot list', async () => {
     const org = await createOrg(ctx);
     for (const name of ['A', 'B', 'C']) await createTeam(org, name);
-    const first = await org.owner.client.GET(teamsPath, { params: { path: { orgId: org.orgId }, query: { limit: 2 } } });
+    const first = await org.owner.client.GET(teamsPath, {
+      params: { path: { orgId: org.orgId }, query: { limit: 2 } },
+    });
     const second = await org.owner.client.GET(teamsPath, {
       params: { path: { orgId: org.orgId }, query: { limit: 2, cursor: first.data!.nextCursor! } },
     });
     expect([...first.data!.data, ...second.data!.data].map((t) => t.name)).toEqual(['A', 'B', 'C']);
     expect(second.data!.nextCursor).toBeNull();
     const viewer = await addActor(ctx, org, 'viewer');
-    const { error } = await viewer.client.GET(teamsPath, { params: { path: { orgId: org.orgId } } });
+    const { error } = await viewer.client.GET(teamsPath, {
+      params: { path: { orgId: org.orgId } },
+    });
     expect(error!.code).toBe('INSUFFICIENT_PERMISSION');
   });
 });

@@ -30,7 +30,10 @@ export async function loadActor(ex: Executor, ctx: RequestContext, orgId: string
   const record = await findMember(ex, orgId, principal.userId);
   if (!record) throw organizationNotFound();
   if (record.status !== 'active') {
-    throw new AppError('MEMBER_SUSPENDED', 'Your membership is suspended; your API keys are refused.');
+    throw new AppError(
+      'MEMBER_SUSPENDED',
+      'Your membership is suspended; your API keys are refused.',
+    );
   }
   return toActor(record, principal.apiKeyId);
 }

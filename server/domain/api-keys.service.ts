@@ -32,7 +32,10 @@ export async function authenticate(
   const owner = await findKeyOwnerByHash(deps.db, hash);
   if (!owner) return undefined;
   if (owner.status !== 'active') {
-    throw new AppError('MEMBER_SUSPENDED', 'Your membership is suspended; your API keys are refused.');
+    throw new AppError(
+      'MEMBER_SUSPENDED',
+      'Your membership is suspended; your API keys are refused.',
+    );
   }
   return {
     kind: 'member',
@@ -73,7 +76,9 @@ export async function listApiKeys(
     await requireMember(trx, orgId, userId);
     const list = `api-keys:${userId}`;
     const after =
-      query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, list, orgId), 0);
+      query.cursor === undefined
+        ? undefined
+        : keyString(decodeCursor(query.cursor, list, orgId), 0);
     const rows = await listKeys(trx, orgId, userId, query.limit + 1, after);
     return pageOf(rows, query.limit, toApiKey, (row) => encodeCursor(list, orgId, [row.id]));
   });

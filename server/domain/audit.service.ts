@@ -15,7 +15,9 @@ export async function listAuditEvents(
   return readInOrganization(deps, ctx, orgId, async (trx, actor) => {
     requirePermission(actor, 'audit:read');
     const before =
-      query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, 'audit', orgId), 0);
+      query.cursor === undefined
+        ? undefined
+        : keyString(decodeCursor(query.cursor, 'audit', orgId), 0);
     const rows = await listAuditRows(trx, orgId, query, query.limit + 1, before);
     return pageOf(rows, query.limit, toAuditEvent, (row) => encodeCursor('audit', orgId, [row.id]));
   });

@@ -18,7 +18,12 @@ import type { DomainDeps, RequestContext } from './context.js';
 import { AppError, invalid, notFound } from './errors.js';
 import type { Precondition } from './members.service.js';
 import type { AuditSnapshot, Role } from './model.js';
-import { CUSTOM_ROLE_RANK, DEFAULT_ROLE_ID, OWNER_ROLE_ID, type Permission } from './permissions.js';
+import {
+  CUSTOM_ROLE_RANK,
+  DEFAULT_ROLE_ID,
+  OWNER_ROLE_ID,
+  type Permission,
+} from './permissions.js';
 import { toRole } from './representations.js';
 
 const roleNameTaken = () =>
@@ -33,7 +38,13 @@ const rolePreconditionFailed = () =>
     'The role has changed since you read it (If-Match does not match its ETag); read it again.',
   );
 
-async function loadCustomRole(trx: Trx, actor: Actor, orgId: string, roleId: string, pre: Precondition) {
+async function loadCustomRole(
+  trx: Trx,
+  actor: Actor,
+  orgId: string,
+  roleId: string,
+  pre: Precondition,
+) {
   requirePermission(actor, 'roles:manage');
   const role = await findRole(trx, orgId, roleId);
   if (!role) throw notFound('The role');
@@ -53,7 +64,9 @@ async function roleView(trx: Trx, orgId: string, roleId: string): Promise<Role> 
   return toRole((await findRole(trx, orgId, roleId))!);
 }
 
-function snapshot(role: Pick<RoleRecord, 'name' | 'description' | 'permissions' | 'is_default'>): AuditSnapshot {
+function snapshot(
+  role: Pick<RoleRecord, 'name' | 'description' | 'permissions' | 'is_default'>,
+): AuditSnapshot {
   return {
     name: role.name,
     description: role.description,
@@ -257,7 +270,8 @@ async function resolveReassignment(
   reassignTo: string,
 ) {
   const problem = (message: string) => invalid('query', 'reassignTo', message);
-  if (reassignTo === role.id) throw problem('Members cannot be reassigned to the role being deleted.');
+  if (reassignTo === role.id)
+    throw problem('Members cannot be reassigned to the role being deleted.');
   if (reassignTo === OWNER_ROLE_ID) throw problem('Nobody becomes owner by reassignment.');
   const target = await findRole(trx, orgId, reassignTo);
   if (!target) throw problem('No role with this id exists in the organization.');

@@ -103,9 +103,7 @@ export async function getCurrentMember(
   ctx: RequestContext,
   orgId: string,
 ): Promise<Member> {
-  return readInOrganization(deps, ctx, orgId, (trx, actor) =>
-    memberView(trx, orgId, actor.userId),
-  );
+  return readInOrganization(deps, ctx, orgId, (trx, actor) => memberView(trx, orgId, actor.userId));
 }
 
 export interface ListMembersQuery extends MemberFilter {
@@ -213,14 +211,19 @@ export async function changeMember(
   return inOrganization(deps, ctx, orgId, async (trx, actor) => {
     requirePermission(actor, 'members:manage');
     const target = await loadTarget(trx, orgId, userId, pre);
-    requireWithinCeiling(actor, target.role_permissions, `Acting on a member with the role ${target.role_name}`);
+    requireWithinCeiling(
+      actor,
+      target.role_permissions,
+      `Acting on a member with the role ${target.role_name}`,
+    );
 
     const newRole =
       change.roleId !== undefined && change.roleId !== target.role_id
         ? await findRole(trx, orgId, change.roleId)
         : undefined;
     if (change.roleId !== undefined && change.roleId !== target.role_id) {
-      if (!newRole) throw invalid('body', '/roleId', 'No role with this id exists in the organization.');
+      if (!newRole)
+        throw invalid('body', '/roleId', 'No role with this id exists in the organization.');
       requireWithinCeiling(actor, newRole.permissions, `Granting the role ${newRole.name}`);
       if (newRole.id === OWNER_ROLE_ID && !actor.isOwner) {
         throw new AppError('PRIVILEGE_CEILING', 'Only the owner can assign the owner role.');
@@ -237,7 +240,10 @@ export async function changeMember(
     const finalRole = newRole?.id ?? target.role_id;
     const finalStatus = newStatus ?? target.status;
     if (newStatus !== undefined && finalRole === OWNER_ROLE_ID) {
-      throw new AppError('OWNER_REQUIRED', 'The owner cannot be suspended: transfer ownership first.');
+      throw new AppError(
+        'OWNER_REQUIRED',
+        'The owner cannot be suspended: transfer ownership first.',
+      );
     }
     if (newRole?.id === OWNER_ROLE_ID && finalStatus !== 'active') {
       throw new AppError(
@@ -372,10 +378,17 @@ export async function removeMember(
     if (!leaving) requirePermission(actor, 'members:remove');
     const target = await loadTarget(trx, orgId, userId, pre);
     if (!leaving) {
-      requireWithinCeiling(actor, target.role_permissions, `Removing a member with the role ${target.role_name}`);
+      requireWithinCeiling(
+        actor,
+        target.role_permissions,
+        `Removing a member with the role ${target.role_name}`,
+      );
     }
     if (target.role_id === OWNER_ROLE_ID) {
-      throw new AppError('OWNER_REQUIRED', 'The owner cannot be removed: transfer ownership first.');
+      throw new AppError(
+        'OWNER_REQUIRED',
+        'The owner cannot be removed: transfer ownership first.',
+      );
     }
     if (!(await deleteMember(trx, orgId, userId, target.version))) throw preconditionFailed();
     await insertAuditEvents(trx, [

@@ -17,8 +17,7 @@ import { BUILT_IN_ROLES, DEFAULT_ROLE_ID, OWNER_ROLE_ID } from './permissions.js
 import { toMember, toOrganization } from './representations.js';
 import { hashSecret, newSecret, secretPrefix } from './secrets.js';
 
-const slugTaken = () =>
-  new AppError('SLUG_TAKEN', 'Another organization already uses this slug.');
+const slugTaken = () => new AppError('SLUG_TAKEN', 'Another organization already uses this slug.');
 
 export interface NewOrganization {
   name: string;
@@ -164,7 +163,9 @@ export async function updateOrganization(
         auditEvent(deps, ctx, orgId, now, {
           action: 'organization.updated',
           targetId: orgId,
-          before: Object.fromEntries(Object.keys(changes).map((k) => [k, org[k as 'name' | 'slug']])),
+          before: Object.fromEntries(
+            Object.keys(changes).map((k) => [k, org[k as 'name' | 'slug']]),
+          ),
           after: changes,
         }),
       ]);

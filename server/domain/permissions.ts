@@ -18,7 +18,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'org:read': 'See the organization.',
-  'org:manage': "Rename the organization and change its slug.",
+  'org:manage': 'Rename the organization and change its slug.',
   'members:read': 'List and read members.',
   'members:invite': 'Add members.',
   'members:manage': "Change members' roles, suspend and reactivate them.",

@@ -6,7 +6,6 @@ import type {
   ApiKey,
   AuditAction,
   AuditEvent,
-  AuditSnapshot,
   Member,
   MemberTeam,
   Organization,
@@ -97,8 +96,8 @@ export function toAuditEvent(row: AuditEventRow): AuditEvent {
     actor: { type: row.actor_type, userId: row.actor_user_id, apiKeyId: row.actor_key_id },
     targetUserId: row.target_user_id,
     targetId: row.target_id,
-    before: row.before as AuditSnapshot | null,
-    after: row.after as AuditSnapshot | null,
+    before: row.before,
+    after: row.after,
     requestId: row.request_id,
     occurredAt: iso(row.occurred_at),
   };

@@ -16,12 +16,7 @@ import {
   upsertTeamMember,
   type TeamRecord,
 } from '../storage/teams.repository.js';
-import {
-  inOrganization,
-  readInOrganization,
-  requirePermission,
-  type Actor,
-} from './access.js';
+import { inOrganization, readInOrganization, requirePermission, type Actor } from './access.js';
 import { auditEvent } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
@@ -73,7 +68,9 @@ export async function listTeams(
   return readInOrganization(deps, ctx, orgId, async (trx, actor) => {
     requirePermission(actor, 'teams:read');
     const after =
-      query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, 'teams', orgId), 0);
+      query.cursor === undefined
+        ? undefined
+        : keyString(decodeCursor(query.cursor, 'teams', orgId), 0);
     const rows = await listTeamRows(trx, orgId, query.limit + 1, after);
     return pageOf(rows, query.limit, toTeam, (row) => encodeCursor('teams', orgId, [row.id]));
   });
@@ -204,7 +201,9 @@ export async function listTeamMembers(
     await loadTeam(trx, orgId, teamId);
     const list = `team-members:${teamId}`;
     const after =
-      query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, list, orgId), 0);
+      query.cursor === undefined
+        ? undefined
+        : keyString(decodeCursor(query.cursor, list, orgId), 0);
     const rows = await listTeamMemberRows(trx, orgId, teamId, query.limit + 1, after);
     return pageOf(rows, query.limit, toTeamMember, (row) =>
       encodeCursor(list, orgId, [row.user_id]),

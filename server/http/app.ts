@@ -3,9 +3,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { routes, type OperationId } from '../../generated/routes.js';
+import { routes } from '../../generated/routes.js';
 import { authenticate, recordKeyUse } from '../domain/api-keys.service.js';
-import type { Principal } from '../domain/context.js';
+import type { Principal, RequestContext } from '../domain/context.js';
 import { AppError } from '../domain/errors.js';
 import {
   claimIdempotencyKey,
@@ -13,7 +13,6 @@ import {
   idempotencyScope,
   releaseIdempotencyKey,
 } from '../domain/idempotency.service.js';
-import type { HandlerInput } from './handler-types.js';
 import { createHandlers, type HandlerDeps } from './handlers.js';
 import { errorHandler, problemOf, type ProblemRequest } from './problem.js';
 import { refuseUnstorableText, requireMediaType } from './input-guards.js';
@@ -100,7 +99,9 @@ export function createApp(deps: AppDeps): express.Express {
         throw Object.assign(new Error('unknown key'), { status: 401 });
       }
       if (limiter.enabled) {
-        const decision = limiter.take(principal.kind === 'member' ? principal.apiKeyId : 'platform');
+        const decision = limiter.take(
+          principal.kind === 'member' ? principal.apiKeyId : 'platform',
+        );
         const res = req.res!;
         res.setHeader('RateLimit-Limit', String(decision.limit));
         res.setHeader('RateLimit-Remaining', String(decision.remaining));
@@ -124,8 +125,14 @@ export function createApp(deps: AppDeps): express.Express {
     OpenApiValidator.middleware({
       apiSpec: structuredClone(deps.document.json) as never,
       validateApiSpec: false,
-      validateRequests: { allowUnknownQueryParameters: false, allErrors: true, removeAdditional: false },
-      validateResponses: deps.validateResponses ? { allErrors: true, removeAdditional: false } : false,
+      validateRequests: {
+        allowUnknownQueryParameters: false,
+        allErrors: true,
+        removeAdditional: false,
+      },
+      validateResponses: deps.validateResponses
+        ? { allErrors: true, removeAdditional: false }
+        : false,
       validateSecurity: {
         handlers: {
           bearerAuth: (req) => authenticateRequest(req as ServiceRequest),
@@ -138,60 +145,75 @@ export function createApp(deps: AppDeps): express.Express {
 
   for (const route of routes) {
     // Each handler is typed by its operation in `Handlers`; here they are called uniformly.
-    const handler = handlers[route.operationId] as unknown as (
-      input: HandlerInput<OperationId>,
-    ) => Promise<Answer>;
-    app[route.method](route.expressPath, async (req: ServiceRequest, res: Response, next: NextFunction) => {
-      const principal: Principal = req.principal ?? { kind: 'anonymous' };
-      const idempotencyKey = route.method === 'post' ? req.get('idempotency-key') : undefined;
-      const scope = idempotencyScope(principal);
-      let claimed = false;
-      try {
-        if (idempotencyKey !== undefined && principal.kind !== 'anonymous') {
-          const claim = await claimIdempotencyKey(deps, scope, idempotencyKey, fingerprint(req));
-          if (claim.kind === 'replay') return send(res, { ...claim.response, contentType: replayType(claim.response) });
-          claimed = true;
-        }
-        let answer: Answer;
+    const handler = handlers[route.operationId] as unknown as (input: {
+      params: unknown;
+      query: unknown;
+      body: unknown;
+      headers: Record<string, string | undefined>;
+      ctx: RequestContext;
+    }) => Promise<Answer>;
+    app[route.method](
+      route.expressPath,
+      async (req: ServiceRequest, res: Response, next: NextFunction) => {
+        const principal: Principal = req.principal ?? { kind: 'anonymous' };
+        const idempotencyKey = route.method === 'post' ? req.get('idempotency-key') : undefined;
+        const scope = idempotencyScope(principal);
+        let claimed = false;
         try {
-          answer = await handler({
-            params: req.params as never,
-            query: req.query as never,
-            body: req.body as never,
-            headers: {
-              'If-Match': req.get('if-match'),
-              'Idempotency-Key': idempotencyKey,
-              'X-Request-Id': req.get('x-request-id'),
-            } as never,
-            ctx: { principal, requestId: req.requestId! },
-          });
+          if (idempotencyKey !== undefined && principal.kind !== 'anonymous') {
+            const claim = await claimIdempotencyKey(deps, scope, idempotencyKey, fingerprint(req));
+            if (claim.kind === 'replay')
+              return send(res, { ...claim.response, contentType: replayType(claim.response) });
+            claimed = true;
+          }
+          let answer: Answer;
+          try {
+            answer = await handler({
+              params: req.params,
+              query: req.query,
+              body: req.body,
+              headers: {
+                'If-Match': req.get('if-match'),
+                'Idempotency-Key': idempotencyKey,
+                'X-Request-Id': req.get('x-request-id'),
+              },
+              ctx: { principal, requestId: req.requestId! },
+            });
+          } catch (error) {
+            // With a key, a refusal is an answer to remember like any other.
+            if (!claimed || !(error instanceof AppError) || error.status >= 500) throw error;
+            answer = { ...problemOf(req, error), contentType: 'application/problem+json' };
+          }
+          if (claimed) {
+            await completeIdempotencyKey(deps, scope, idempotencyKey!, {
+              status: answer.status,
+              headers: pick(answer.headers ?? {}, ['ETag', 'Location']),
+              body: answer.body,
+            });
+          }
+          send(res, answer);
+          if (answer.status < 400 && route.auth !== 'none') {
+            recordKeyUse(deps, principal).catch((error: unknown) =>
+              deps.logger.warn(
+                { err: error, requestId: req.requestId },
+                'could not record key use',
+              ),
+            );
+          }
         } catch (error) {
-          // With a key, a refusal is an answer to remember like any other.
-          if (!claimed || !(error instanceof AppError) || error.status >= 500) throw error;
-          answer = { ...problemOf(req, error), contentType: 'application/problem+json' };
+          if (claimed) {
+            await releaseIdempotencyKey(deps, scope, idempotencyKey!).catch(
+              (releaseError: unknown) =>
+                deps.logger.error(
+                  { err: releaseError, requestId: req.requestId },
+                  'could not release an idempotency key',
+                ),
+            );
+          }
+          next(error);
         }
-        if (claimed) {
-          await completeIdempotencyKey(deps, scope, idempotencyKey!, {
-            status: answer.status,
-            headers: pick(answer.headers ?? {}, ['ETag', 'Location']),
-            body: answer.body,
-          });
-        }
-        send(res, answer);
-        if (answer.status < 400 && route.auth !== 'none') {
-          recordKeyUse(deps, principal).catch((error: unknown) =>
-            deps.logger.warn({ err: error, requestId: req.requestId }, 'could not record key use'),
-          );
-        }
-      } catch (error) {
-        if (claimed) {
-          await releaseIdempotencyKey(deps, scope, idempotencyKey!).catch((releaseError: unknown) =>
-            deps.logger.error({ err: releaseError, requestId: req.requestId }, 'could not release an idempotency key'),
-          );
-        }
-        next(error);
-      }
-    });
+      },
+    );
   }
 
   app.use(errorHandler(deps.logger));
@@ -241,7 +263,8 @@ function fingerprint(req: Request): string {
 /** The secret from `Authorization: Bearer …` or `X-API-Key`; two different secrets are refused. */
 function presentedSecret(req: ServiceRequest): string | undefined {
   const authorization = req.get('authorization');
-  const bearer = authorization === undefined ? undefined : /^Bearer +(\S+) *$/i.exec(authorization)?.[1] ?? '';
+  const bearer =
+    authorization === undefined ? undefined : (/^Bearer +(\S+) *$/i.exec(authorization)?.[1] ?? '');
   const apiKey = req.get('x-api-key');
   if (bearer !== undefined && apiKey !== undefined && bearer !== apiKey) return '';
   return bearer ?? apiKey;

@@ -6,18 +6,19 @@ type Operation<K extends OperationId> = operations[K];
 
 type ParametersOf<K extends OperationId> = Operation<K> extends { parameters: infer P } ? P : never;
 type Part<P, Where extends string> = P extends { [W in Where]?: infer V }
-  ? [V] extends [undefined | never]
+  ? [V] extends [undefined]
     ? Record<string, never>
     : NonNullable<V>
   : Record<string, never>;
 
-type BodyOf<K extends OperationId> = Operation<K> extends {
-  requestBody: { content: { 'application/json': infer B } };
-}
-  ? B
-  : Operation<K> extends { requestBody?: { content: { 'application/json': infer B } } }
-    ? B | undefined
-    : undefined;
+type BodyOf<K extends OperationId> =
+  Operation<K> extends {
+    requestBody: { content: { 'application/json': infer B } };
+  }
+    ? B
+    : Operation<K> extends { requestBody?: { content: { 'application/json': infer B } } }
+      ? B | undefined
+      : undefined;
 
 type SuccessStatus = 200 | 201 | 204;
 type Responses<K extends OperationId> = Operation<K>['responses'];

@@ -156,7 +156,10 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return {
         status: 201,
         body: role,
-        headers: { ETag: etag(role.version), Location: `/v1/organizations/${params.orgId}/roles/${role.id}` },
+        headers: {
+          ETag: etag(role.version),
+          Location: `/v1/organizations/${params.orgId}/roles/${role.id}`,
+        },
       };
     },
     updateRole: async ({ ctx, params, body, headers }) => {
@@ -194,7 +197,10 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return {
         status: 201,
         body: team,
-        headers: { ETag: etag(team.version), Location: `/v1/organizations/${params.orgId}/teams/${team.id}` },
+        headers: {
+          ETag: etag(team.version),
+          Location: `/v1/organizations/${params.orgId}/teams/${team.id}`,
+        },
       };
     },
     getTeam: async ({ ctx, params }) => {
@@ -213,7 +219,13 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return { status: 200, body: team, headers: { ETag: etag(team.version) } };
     },
     deleteTeam: async ({ ctx, params, headers }) => {
-      await teams.deleteTeam(deps, ctx, params.orgId, params.teamId, parseIfMatch(headers['If-Match']));
+      await teams.deleteTeam(
+        deps,
+        ctx,
+        params.orgId,
+        params.teamId,
+        parseIfMatch(headers['If-Match']),
+      );
       return { status: 204, body: undefined };
     },
     listTeamMembers: async ({ ctx, params, query }) => ({

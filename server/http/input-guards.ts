@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { AppError, type FieldError } from '../domain/errors.js';
 
 // A NUL, or a UTF-16 surrogate without its partner: neither can be stored as text faithfully.
+// eslint-disable-next-line no-control-regex -- matching NUL is the point
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** No body of the contract nests deeper than a few levels; far deeper is refused outright. */
@@ -10,25 +11,41 @@ const MAX_DEPTH = 32;
 /** Walks the parsed body without recursion, so no nesting can exhaust the stack. */
 function inspect(body: unknown): FieldError[] {
   const found: FieldError[] = [];
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 0 }];
+  const stack: { value: unknown; path: string; depth: number }[] = [
+    { value: body, path: '', depth: 0 },
+  ];
   while (stack.length > 0 && found.length < 10) {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
       if (UNSTORABLE.test(value)) {
-        found.push({ location: 'body', path: path || '/', message: 'contains a NUL character or a lone surrogate' });
+        found.push({
+          location: 'body',
+          path: path || '/',
+          message: 'contains a NUL character or a lone surrogate',
+        });
       }
       continue;
     }
     if (!value || typeof value !== 'object') continue;
     if (depth >= MAX_DEPTH) {
-      found.push({ location: 'body', path: path || '/', message: `nests deeper than ${MAX_DEPTH} levels` });
+      found.push({
+        location: 'body',
+        path: path || '/',
+        message: `nests deeper than ${MAX_DEPTH} levels`,
+      });
       continue;
     }
-    const entries = Array.isArray(value) ? value.map((item, index) => [String(index), item] as const) : Object.entries(value);
+    const entries = Array.isArray(value)
+      ? value.map((item, index) => [String(index), item] as const)
+      : Object.entries(value);
     for (const [key, item] of entries) {
       const pointer = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
       if (UNSTORABLE.test(key)) {
-        found.push({ location: 'body', path: pointer, message: 'the property name contains a NUL character or a lone surrogate' });
+        found.push({
+          location: 'body',
+          path: pointer,
+          message: 'the property name contains a NUL character or a lone surrogate',
+        });
       }
       stack.push({ value: item, path: pointer, depth: depth + 1 });
     }
@@ -43,7 +60,13 @@ function inspect(body: unknown): FieldError[] {
 export function refuseUnstorableText(req: Request, _res: Response, next: NextFunction) {
   const found = inspect(req.body);
   if (found.length > 0) {
-    return next(new AppError('VALIDATION_FAILED', 'The request body holds text that cannot be stored.', found));
+    return next(
+      new AppError(
+        'VALIDATION_FAILED',
+        'The request body holds text that cannot be stored.',
+        found,
+      ),
+    );
   }
   next();
 }
@@ -51,9 +74,12 @@ export function refuseUnstorableText(req: Request, _res: Response, next: NextFun
 /** A body without a declared media type is refused before parsing, not silently ignored. */
 export function requireMediaType(req: Request, _res: Response, next: NextFunction) {
   const length = req.get('content-length');
-  const hasBody = (length !== undefined && length !== '0') || req.get('transfer-encoding') !== undefined;
+  const hasBody =
+    (length !== undefined && length !== '0') || req.get('transfer-encoding') !== undefined;
   if (hasBody && !req.get('content-type')) {
-    return next(new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'));
+    return next(
+      new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.'),
+    );
   }
   next();
 }

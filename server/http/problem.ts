@@ -46,7 +46,8 @@ export interface ProblemRequest extends Request {
 }
 
 const MAX_FIELD_ERRORS = 50;
-const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+const cut = (text: string, max: number) =>
+  text.length > max ? `${text.slice(0, max - 1)}…` : text;
 
 /** The problem+json answer for an error: status, headers and body. */
 export function problemOf(req: ProblemRequest, error: AppError) {
@@ -81,7 +82,11 @@ export function problemOf(req: ProblemRequest, error: AppError) {
 
 export function sendProblem(req: ProblemRequest, res: Response, error: AppError) {
   const problem = problemOf(req, error);
-  res.set(problem.headers).status(problem.status).type('application/problem+json').json(problem.body);
+  res
+    .set(problem.headers)
+    .status(problem.status)
+    .type('application/problem+json')
+    .json(problem.body);
 }
 
 interface ValidatorError {
@@ -122,14 +127,21 @@ function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppErro
   // found while authenticating is the answer.
   if (req.authFailure) return req.authFailure;
   if (error.type === 'entity.too.large' || status === 413) {
-    return new AppError('PAYLOAD_TOO_LARGE', 'The request body is larger than this service accepts.');
+    return new AppError(
+      'PAYLOAD_TOO_LARGE',
+      'The request body is larger than this service accepts.',
+    );
   }
   if (error.type === 'entity.parse.failed' || error instanceof SyntaxError) {
     return new AppError('VALIDATION_FAILED', 'The request body is not valid JSON.', [
       { location: 'body', path: '/', message: 'not valid JSON' },
     ]);
   }
-  if (error.type === 'encoding.unsupported' || error.type === 'charset.unsupported' || status === 415) {
+  if (
+    error.type === 'encoding.unsupported' ||
+    error.type === 'charset.unsupported' ||
+    status === 415
+  ) {
     return new AppError(
       'UNSUPPORTED_MEDIA_TYPE',
       'Send the request body as application/json (UTF-8).',
@@ -139,9 +151,16 @@ function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppErro
   if (status !== undefined && status >= 400 && status < 500 && !responseInvalid) {
     switch (status) {
       case 400:
-        return new AppError('VALIDATION_FAILED', 'The request does not match the contract.', fieldErrors(error));
+        return new AppError(
+          'VALIDATION_FAILED',
+          'The request does not match the contract.',
+          fieldErrors(error),
+        );
       case 401:
-        return new AppError('UNAUTHENTICATED', 'Send a valid API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.');
+        return new AppError(
+          'UNAUTHENTICATED',
+          'Send a valid API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.',
+        );
       case 404:
         return new AppError('NOT_FOUND', 'No such resource.');
       case 405:
@@ -150,18 +169,25 @@ function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppErro
         break;
     }
   }
-  return new AppError('INTERNAL', 'Something went wrong on our side; the request id identifies it in our logs.');
+  return new AppError(
+    'INTERNAL',
+    'Something went wrong on our side; the request id identifies it in our logs.',
+  );
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req: ProblemRequest, res, next) => {
     if (res.headersSent) return next(error);
-    const appError = toAppError(req, error);
+    const appError = toAppError(req, error as ValidatorError & Error);
     if (appError.code === 'INTERNAL') {
-      logger.error({ err: error, requestId: req.requestId, url: req.originalUrl }, 'request failed');
+      logger.error(
+        { err: error, requestId: req.requestId, url: req.originalUrl },
+        'request failed',
+      );
     }
     if (appError.code === 'METHOD_NOT_ALLOWED') {
-      const allow = (error as ValidatorError).headers?.Allow ?? (error as ValidatorError).headers?.allow;
+      const allow =
+        (error as ValidatorError).headers?.Allow ?? (error as ValidatorError).headers?.allow;
       if (allow) res.setHeader('Allow', allow);
     }
     if (appError.code === 'RATE_LIMITED' && !res.getHeader('Retry-After')) {
@@ -189,7 +215,9 @@ export function answerParserErrors(server: Server) {
       type: problemType(code),
       title: TITLES[code],
       status,
-      detail: tooLarge ? 'The request headers are larger than this service accepts.' : 'The request is not valid HTTP.',
+      detail: tooLarge
+        ? 'The request headers are larger than this service accepts.'
+        : 'The request is not valid HTTP.',
       code,
       requestId,
     });

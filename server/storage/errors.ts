@@ -3,5 +3,6 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   const e = error as { code?: unknown; constraint?: unknown; message?: unknown } | null;
   if (!e || e.code !== '23505') return false;
   if (constraint === undefined) return true;
-  return e.constraint === constraint || String(e.message ?? '').includes(`"${constraint}"`);
+  const message = typeof e.message === 'string' ? e.message : '';
+  return e.constraint === constraint || message.includes(`"${constraint}"`);
 }

@@ -82,7 +82,10 @@ export async function listMembers(
   if (afterUserId !== undefined) {
     query = query.where(sql<boolean>`m.user_id collate "C" > ${afterUserId} collate "C"`);
   }
-  return query.orderBy(sql`m.user_id collate "C"`).limit(limit).execute();
+  return query
+    .orderBy(sql`m.user_id collate "C"`)
+    .limit(limit)
+    .execute();
 }
 
 export async function teamsOfMembers(

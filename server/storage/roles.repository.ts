@@ -100,7 +100,12 @@ export async function updateRole(
   ex: Executor,
   orgId: string,
   roleId: string,
-  changes: { name?: string; description?: string | null; permissions?: string[]; is_default?: boolean },
+  changes: {
+    name?: string;
+    description?: string | null;
+    permissions?: string[];
+    is_default?: boolean;
+  },
   now: Date,
   expectedVersion: number,
 ): Promise<boolean> {

@@ -127,7 +127,10 @@ export async function listTeamMembers(
   if (afterUserId !== undefined) {
     query = query.where(sql<boolean>`tm.user_id collate "C" > ${afterUserId} collate "C"`);
   }
-  return query.orderBy(sql`tm.user_id collate "C"`).limit(limit).execute();
+  return query
+    .orderBy(sql`tm.user_id collate "C"`)
+    .limit(limit)
+    .execute();
 }
 
 export async function upsertTeamMember(
@@ -144,7 +147,12 @@ export async function upsertTeamMember(
     .execute();
 }
 
-export async function deleteTeamMember(ex: Executor, orgId: string, teamId: string, userId: string) {
+export async function deleteTeamMember(
+  ex: Executor,
+  orgId: string,
+  teamId: string,
+  userId: string,
+) {
   await ex
     .deleteFrom('team_members')
     .where('org_id', '=', orgId)

@@ -9,7 +9,7 @@ export const onPostgres = /^postgres(ql)?:\/\//.test(process.env.DATABASE_URL ??
  * server (dropped afterwards), PGlite in memory otherwise.
  */
 export async function scratchDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  if (!onPostgres) return { url: 'memory://', drop: async () => undefined };
+  if (!onPostgres) return { url: 'memory://', drop: () => Promise.resolve() };
   const admin = new URL(process.env.DATABASE_URL!);
   const name = `mr_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const run = async (statement: string) => {
@@ -26,4 +26,3 @@ export async function scratchDatabase(): Promise<{ url: string; drop(): Promise<
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
 }
-
