@@ -382,6 +382,20 @@ describe('removeMember', () => {
     expect(response.headers.get('www-authenticate')).toMatch(/Bearer/);
   });
 
+  test('a stale If-Match on removal is 412 and the member stays', async () => {
+    const org = await createOrg(ctx);
+    const member = await addActor(ctx, org, 'member');
+    const stale = await org.owner.client.DELETE(memberPath, {
+      params: { path: { orgId: org.orgId, userId: member.userId }, header: { 'If-Match': '"9"' } },
+    });
+    expect(stale.response.status).toBe(412);
+    expect(await roleOf(org, member.userId)).toBe('member');
+    const current = await org.owner.client.DELETE(memberPath, {
+      params: { path: { orgId: org.orgId, userId: member.userId }, header: { 'If-Match': '"1"' } },
+    });
+    expect(current.response.status).toBe(204);
+  });
+
   test('rule 12: an actor can only remove a member whose role they fully hold', async () => {
     const org = await createOrg(ctx);
     const admin = await addActor(ctx, org, 'admin');
