@@ -27,6 +27,25 @@ export interface MemberRolesClientOptions {
 
 export type MemberRolesClient = Client<paths>;
 
+/** RFC 3986 strict: encodeURIComponent leaves !'()* as they are, and the service refuses them raw. */
+const encode = (text: string) =>
+  encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+
+function serializeQuery(query: Record<string, unknown>): string {
+  return Object.entries(query)
+    .flatMap(([name, value]) =>
+      value === undefined || value === null
+        ? []
+        : (Array.isArray(value) ? value : [value]).map(
+            (item) => `${encode(name)}=${encode(String(item))}`,
+          ),
+    )
+    .join('&');
+}
+
 const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 
 /**
@@ -39,6 +58,7 @@ export function createMemberRolesClient(options: MemberRolesClientOptions): Memb
   const client = createClient<paths>({
     baseUrl: options.baseUrl.replace(/\/+$/, ''),
     fetch: (request: Request) => fetchImpl(request),
+    querySerializer: serializeQuery,
   });
 
   const { apiKey, requestId } = options;

@@ -139,6 +139,11 @@ describe('bad bodies are refused with problem+json and change nothing', () => {
     ['a user id outside the pattern', body({ ...valid, userId: 'bob smith' })],
     ['an invalid email', body({ ...valid, email: 'not-an-email' })],
     ['an empty object', '{}'],
+    ['a U+FEFF in a string', body({ ...valid, name: '\uFEFFBob' })],
+    ['an email with a leading dot', body({ ...valid, email: '.a@example.test' })],
+    ['an email with two dots in a row', body({ ...valid, email: 'a..b@example.test' })],
+    ['an image URL with a broken escape', body({ ...valid, imageUrl: 'https://example.test/%zz' })],
+    ['an image URL that is not absolute', body({ ...valid, imageUrl: 'a:' })],
   ])('%s is 400 VALIDATION_FAILED', async (_name, raw) => {
     const problem = await refused({ body: raw }, 400, 'VALIDATION_FAILED');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -179,6 +184,34 @@ describe('bad parameters are refused with problem+json and change nothing', () =
   test.each(['0', '-1', 'abc', '100000', '1&limit=2', '1.5'])('limit=%s is 400', async (limit) => {
     await refused(
       { method: 'GET', path: `/v1/organizations/${org.orgId}/members?limit=${limit}` },
+      400,
+      'VALIDATION_FAILED',
+    );
+  });
+
+  test.each([
+    '2026-00-10T00:00:00Z',
+    '2026-13-01T00:00:00Z',
+    '2026-02-30T00:00:00Z',
+    '2016-12-31T23:59:60Z',
+    '0000-01-01T00:00:00Z',
+    '0001-01-01T00:00:00+14:00',
+    '9999-12-31T23:59:59-23:59',
+    'yesterday',
+  ])('since=%s is 400', async (since) => {
+    await refused(
+      {
+        method: 'GET',
+        path: `/v1/organizations/${org.orgId}/audit-events?since=${encodeURIComponent(since)}`,
+      },
+      400,
+      'VALIDATION_FAILED',
+    );
+  });
+
+  test('a NUL in a search term is 400', async () => {
+    await refused(
+      { method: 'GET', path: `/v1/organizations/${org.orgId}/members?q=a%00b` },
       400,
       'VALIDATION_FAILED',
     );

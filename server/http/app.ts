@@ -125,6 +125,9 @@ export function createApp(deps: AppDeps): express.Express {
     OpenApiValidator.middleware({
       apiSpec: structuredClone(deps.document.json) as never,
       validateApiSpec: false,
+      // Full format checks: an impossible date (2026-02-30) or email (a..b@x) is refused, not stored.
+      validateFormats: true,
+      ajvFormats: { mode: 'full' },
       validateRequests: {
         allowUnknownQueryParameters: false,
         allErrors: true,

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import * as apiKeys from '../domain/api-keys.service.js';
 import * as audit from '../domain/audit.service.js';
 import type { DomainDeps } from '../domain/context.js';
-import { AppError } from '../domain/errors.js';
+import { AppError, invalid } from '../domain/errors.js';
 import * as members from '../domain/members.service.js';
 import type { Precondition } from '../domain/members.service.js';
 import * as organizations from '../domain/organizations.service.js';
@@ -28,6 +28,16 @@ export function parseIfMatch(header: string | undefined): Precondition {
     );
   }
   return { expectedVersion: Number(match[1]) };
+}
+
+/** `since`: a real instant between years 1 and 9999 (both databases store those). */
+export function parseSince(value: string): Date {
+  const date = new Date(value);
+  const year = date.getUTCFullYear();
+  if (Number.isNaN(date.getTime()) || year < 1 || year > 9999) {
+    throw invalid('query', 'since', 'must be a date-time between years 1 and 9999');
+  }
+  return date;
 }
 
 /** The thin HTTP side of every operation: typed input → domain call → status, headers, body. */
@@ -259,7 +269,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         action: query.action,
         actorId: query.actorId,
         targetUserId: query.targetUserId,
-        since: query.since === undefined ? undefined : new Date(query.since),
+        since: query.since === undefined ? undefined : parseSince(query.since),
       }),
     }),
 

@@ -1,9 +1,12 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, type FieldError } from '../domain/errors.js';
 
-// A NUL, or a UTF-16 surrogate without its partner: neither can be stored as text faithfully.
-// eslint-disable-next-line no-control-regex -- matching NUL is the point
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Text that cannot be stored as given: a NUL (PostgreSQL refuses it), a UTF-16 surrogate without
+// its partner (it would turn into U+FFFD), or U+FEFF (the embedded engine drops it at the start).
+const UNSTORABLE =
+  // eslint-disable-next-line no-control-regex -- matching NUL is the point
+  /\u0000|\uFEFF|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const UNSTORABLE_MESSAGE = 'contains a NUL, a lone surrogate or U+FEFF';
 
 /** No body of the contract nests deeper than a few levels; far deeper is refused outright. */
 const MAX_DEPTH = 32;
@@ -21,7 +24,7 @@ function inspect(body: unknown): FieldError[] {
         found.push({
           location: 'body',
           path: path || '/',
-          message: 'contains a NUL character or a lone surrogate',
+          message: UNSTORABLE_MESSAGE,
         });
       }
       continue;
@@ -44,7 +47,7 @@ function inspect(body: unknown): FieldError[] {
         found.push({
           location: 'body',
           path: pointer,
-          message: 'the property name contains a NUL character or a lone surrogate',
+          message: `the property name ${UNSTORABLE_MESSAGE}`,
         });
       }
       stack.push({ value: item, path: pointer, depth: depth + 1 });
@@ -54,18 +57,20 @@ function inspect(body: unknown): FieldError[] {
 }
 
 /**
- * Refuses bodies PostgreSQL could not store as given (NUL, lone surrogates) or nested absurdly
- * deep, before any validation.
+ * Refuses requests whose body or query holds text the database could not store or compare as
+ * given, or whose body nests absurdly deep, before any validation.
  */
 export function refuseUnstorableText(req: Request, _res: Response, next: NextFunction) {
   const found = inspect(req.body);
+  for (const [name, value] of Object.entries(req.query)) {
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    if (values.some((v) => typeof v === 'string' && UNSTORABLE.test(v))) {
+      found.push({ location: 'query', path: name, message: UNSTORABLE_MESSAGE });
+    }
+  }
   if (found.length > 0) {
     return next(
-      new AppError(
-        'VALIDATION_FAILED',
-        'The request body holds text that cannot be stored.',
-        found,
-      ),
+      new AppError('VALIDATION_FAILED', 'The request holds text that cannot be stored.', found),
     );
   }
   next();
