@@ -97,6 +97,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       logger: log,
       platformKeyHash,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      rateLimitStore: database.engine === 'postgres' ? 'database' : 'memory',
       validateResponses: !config.production,
     });
     const server = await new Promise<Server>((resolve, reject) => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { startTestService, type TestContext } from './support/context.js';
+import { startService } from '../server/service.js';
+import { PLATFORM_KEY, onPostgres, startTestService, type TestContext } from './support/context.js';
 import { addActor, createOrg, type TestActor, type TestOrg } from './support/scenario.js';
 
 let ctx: TestContext;
@@ -66,4 +67,33 @@ describe('rate limits per API key (RATE_LIMIT_PER_MINUTE)', () => {
     });
     expect(read.data!.role.id).toBe('member');
   });
+
+  (onPostgres ? test : test.skip)(
+    'on PostgreSQL the limit holds across server processes: they count in one window',
+    async () => {
+      const second = await startService({
+        port: 0,
+        host: '127.0.0.1',
+        databaseUrl: ctx.databaseUrl,
+        platformKey: PLATFORM_KEY,
+        demo: false,
+        rateLimitPerMinute: 5,
+        logLevel: 'silent',
+        production: false,
+      });
+      try {
+        const viewer = await addActor(ctx, org, 'viewer');
+        const statuses: number[] = [];
+        for (const url of [ctx.url, second.url, ctx.url, second.url, ctx.url, second.url]) {
+          const res = await fetch(`${url}/v1/organizations/${org.orgId}/me`, {
+            headers: { Authorization: `Bearer ${viewer.key}` },
+          });
+          statuses.push(res.status);
+        }
+        expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+      } finally {
+        await second.stop();
+      }
+    },
+  );
 });

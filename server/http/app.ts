@@ -15,8 +15,8 @@ import {
 } from '../domain/idempotency.service.js';
 import { createHandlers, type HandlerDeps } from './handlers.js';
 import { errorHandler, problemOf, type ProblemRequest } from './problem.js';
+import { databaseRateLimiter, memoryRateLimiter } from '../domain/rate-limits.service.js';
 import { refuseUnstorableText, requireMediaType } from './input-guards.js';
-import { RateLimiter } from './rate-limit.js';
 
 export interface AppDeps extends HandlerDeps {
   logger: Logger;
@@ -24,6 +24,8 @@ export interface AppDeps extends HandlerDeps {
   platformKeyHash: string;
   /** Requests per API key per minute; 0 turns limiting off. */
   rateLimitPerMinute: number;
+  /** Where request windows are counted: this process, or the database all processes share. */
+  rateLimitStore: 'memory' | 'database';
   /** Check every response against the contract (on whenever NODE_ENV is not production). */
   validateResponses: boolean;
 }
@@ -42,7 +44,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   const handlers = createHandlers(deps);
-  const limiter = new RateLimiter(deps.rateLimitPerMinute);
+  const limiter =
+    deps.rateLimitPerMinute <= 0
+      ? undefined
+      : deps.rateLimitStore === 'database'
+        ? databaseRateLimiter(deps, deps.rateLimitPerMinute)
+        : memoryRateLimiter(deps.rateLimitPerMinute);
 
   app.use(
     helmet({
@@ -98,8 +105,8 @@ export function createApp(deps: AppDeps): express.Express {
         req.authFailure = new AppError('UNAUTHENTICATED', 'The API key is not valid.');
         throw Object.assign(new Error('unknown key'), { status: 401 });
       }
-      if (limiter.enabled) {
-        const decision = limiter.take(
+      if (limiter) {
+        const decision = await limiter.take(
           principal.kind === 'member' ? principal.apiKeyId : 'platform',
         );
         const res = req.res!;

@@ -5,6 +5,7 @@ import { Kysely, Migrator, PostgresDialect, type Migration, type Transaction } f
 import pg from 'pg';
 import * as initial from './migrations/0001-initial.js';
 import * as idempotency from './migrations/0002-idempotency.js';
+import * as rateLimits from './migrations/0003-rate-limits.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 
@@ -79,6 +80,7 @@ export async function openDatabase(url: string | undefined): Promise<DatabaseHan
 const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-idempotency': idempotency,
+  '0003-rate-limits': rateLimits,
 };
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */
