@@ -322,8 +322,19 @@ describe('addMember', () => {
     expect(error!.code).toBe('MEMBER_EXISTS');
   });
 
-  test('rule 2: an admin cannot add a member as owner-equivalent; a member without members:invite cannot add at all', async () => {
+  test('rule 2: an admin cannot add a member with a role holding billing:manage; rule 1 kin: without members:invite nobody adds', async () => {
     const org = await createOrg(ctx);
+    const billing = await org.owner.client.POST('/v1/organizations/{orgId}/roles', {
+      params: { path: { orgId: org.orgId } },
+      body: { name: 'Billing', permissions: ['org:read', 'billing:manage'] },
+    });
+    const admin = await addActor(ctx, org, 'admin');
+    const ceiling = await admin.client.POST('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId } },
+      body: { userId: 'usr_billing', email: 'billing@example.test', roleId: billing.data!.id },
+    });
+    expect(ceiling.response.status).toBe(403);
+    expect(ceiling.error!.code).toBe('PRIVILEGE_CEILING');
     const member = await addActor(ctx, org, 'member');
     const { error } = await member.client.POST('/v1/organizations/{orgId}/members', {
       params: { path: { orgId: org.orgId } },
