@@ -16,7 +16,10 @@ async function main() {
   const lines = [`member-roles is ready on ${url} (database: ${service.database.location})`];
   lines.push(`  API reference (Redoc): ${url}/docs`);
   if (service.generatedPlatformKey) {
-    lines.push(`  Platform key (generated now, shown once): ${service.generatedPlatformKey}`);
+    lines.push(`  Platform key (generated now): ${service.generatedPlatformKey}`);
+  }
+  if (service.credentialsFile) {
+    lines.push(`  The keys printed at first start are kept in ${service.credentialsFile}`);
   }
   if (demo) {
     lines.push(`  Demo organization: ${demo.organizationId} (owner ${demo.ownerUserId})`);

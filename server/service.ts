@@ -23,6 +23,8 @@ export interface RunningService {
   /** Set when this start generated the platform key (it is not stored in clear). */
   generatedPlatformKey: string | undefined;
   demo: DemoCredentials | undefined;
+  /** Where the first start's credentials are kept (embedded data directories only). */
+  credentialsFile: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -126,6 +128,8 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       database,
       generatedPlatformKey,
       demo: demo ?? saved.demo,
+      credentialsFile:
+        saved.platformKey !== undefined || saved.demo !== undefined ? file : undefined,
       stop,
     };
   } catch (error) {
