@@ -274,6 +274,26 @@ describe('bad parameters are refused with problem+json and change nothing', () =
       400,
       'VALIDATION_FAILED',
     );
+    // Well-formed but forged: keys no list issues (out of range, or text the database refuses).
+    const forge = (l: string, k: unknown[]) =>
+      Buffer.from(JSON.stringify({ l, o: org.orgId, k })).toString('base64url');
+    for (const [list, key] of [
+      ['roles', [1e15, 'x']],
+      ['roles', [-1, 'x']],
+      ['members', ['a\u0000b']],
+      ['audit', ['\ud800']],
+      ['members', ['x'.repeat(300)]],
+    ] as const) {
+      const path = list === 'audit' ? 'audit-events' : list;
+      await refused(
+        {
+          method: 'GET',
+          path: `/v1/organizations/${org.orgId}/${path}?cursor=${forge(list, [...key])}`,
+        },
+        400,
+        'VALIDATION_FAILED',
+      );
+    }
   });
 
   test.each(["'; drop table memberships; --", '%', '%_%', '\\', "' or 1=1 --"])(

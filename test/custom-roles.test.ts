@@ -83,6 +83,30 @@ describe('createRole (rule 9)', () => {
     }
   });
 
+  test('moving the default writes an event for the role that gave it up, and each role steps one version', async () => {
+    const org = await createOrg(ctx);
+    const role = await createRole(org, 'Newcomer', ['org:read']);
+    const made = await org.owner.client.PATCH(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id } },
+      body: { isDefault: true },
+    });
+    expect(made.data).toMatchObject({ isDefault: true, version: role.version + 1 });
+    const member = await org.owner.client.GET(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: 'member' } },
+    });
+    expect(member.data).toMatchObject({ isDefault: false, version: 2 });
+    const events = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
+      params: { path: { orgId: org.orgId }, query: { action: 'role.updated' } },
+    });
+    expect(events.data!.data.map((e) => [e.targetId, e.before, e.after])).toEqual(
+      expect.arrayContaining([
+        [role.id, { isDefault: false }, { isDefault: true }],
+        ['member', { isDefault: true }, { isDefault: false }],
+      ]),
+    );
+    expect(events.data!.data).toHaveLength(2);
+  });
+
   test("isDefault: addMember without roleId uses the organization's default role", async () => {
     const org = await createOrg(ctx);
     const role = await createRole(org, 'Newcomer', ['org:read'], true);

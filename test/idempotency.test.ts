@@ -46,6 +46,51 @@ describe('Idempotency-Key on POST', () => {
     expect(await auditActions(org)).toEqual(eventsAfterFirst);
   });
 
+  test('a replayed key-creating POST returns the same secret, yet the database never holds it in clear', async () => {
+    const target = await addActor(ctx, org, 'member');
+    const mint = () =>
+      fetch(`${ctx.url}/v1/organizations/${org.orgId}/members/${target.userId}/api-keys`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${PLATFORM_KEY}`,
+          'content-type': 'application/json',
+          'Idempotency-Key': 'mint-sealed',
+        },
+        body: JSON.stringify({ name: 'sealed' }),
+      }).then(async (res) => ({
+        status: res.status,
+        body: (await res.json()) as { secret: string },
+      }));
+    const first = await mint();
+    const retry = await mint();
+    expect(first.status).toBe(201);
+    expect(retry).toEqual(first);
+    const rows = await ctx.service.database.db.selectFrom('idempotency_keys').selectAll().execute();
+    expect(JSON.stringify(rows)).not.toContain(first.body.secret);
+  });
+
+  test('a retry spelling the same user id with other escapes is the same request', async () => {
+    const userId = 'auth0|escapes';
+    await org.owner.client.POST('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId } },
+      body: { userId, email: 'escapes@example.test' },
+    });
+    const send = (spelling: string) =>
+      fetch(`${ctx.url}/v1/organizations/${org.orgId}/members/${spelling}/api-keys`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${PLATFORM_KEY}`,
+          'content-type': 'application/json',
+          'Idempotency-Key': 'escapes',
+        },
+        body: JSON.stringify({ name: 'escapes' }),
+      }).then(async (res) => ({ status: res.status, body: (await res.json()) as unknown }));
+    const first = await send('auth0%7Cescapes');
+    const retry = await send('auth0%7cescapes');
+    expect(first.status).toBe(201);
+    expect(retry).toEqual(first);
+  });
+
   test('the same key with another body is 422 IDEMPOTENCY_KEY_REUSED and changes nothing', async () => {
     await addMember(org.owner.key, 'add-once-2', 'usr_first');
     const before = await auditActions(org);

@@ -76,11 +76,26 @@ describe('setMemberRole', () => {
     expect(await roleOf(org, member.userId)).toBe('member');
   });
 
-  test("rule 2: an admin cannot change the owner's role (cannot take away what they do not hold)", async () => {
+  test('rule 2: an admin cannot take away what they do not hold (a member whose role holds billing:manage)', async () => {
+    const org = await createOrg(ctx);
+    const billing = await org.owner.client.POST('/v1/organizations/{orgId}/roles', {
+      params: { path: { orgId: org.orgId } },
+      body: { name: 'Billing', permissions: ['org:read', 'billing:manage'] },
+    });
+    const accountant = await addActor(ctx, org, billing.data!.id);
+    const admin = await addActor(ctx, org, 'admin');
+    const { error, response } = await setRole(admin, org, accountant.userId, 'viewer');
+    expect(response.status).toBe(403);
+    expect(error!.code).toBe('PRIVILEGE_CEILING');
+    expect(await roleOf(org, accountant.userId)).toBe(billing.data!.id);
+  });
+
+  test("rule 4: nobody, not even an admin, changes the owner's role: 409 OWNER_REQUIRED", async () => {
     const org = await createOrg(ctx);
     const admin = await addActor(ctx, org, 'admin');
-    const { error } = await setRole(admin, org, org.owner.userId, 'viewer');
-    expect(error!.code).toBe('PRIVILEGE_CEILING');
+    const { error, response } = await setRole(admin, org, org.owner.userId, 'viewer');
+    expect(response.status).toBe(409);
+    expect(error!.code).toBe('OWNER_REQUIRED');
     expect(await roleOf(org, org.owner.userId)).toBe('owner');
   });
 
@@ -105,6 +120,25 @@ describe('setMemberRole', () => {
     expect(response.status).toBe(409);
     expect(error!.code).toBe('OWNER_REQUIRED');
     expect(await roleOf(org, org.owner.userId)).toBe('owner');
+  });
+
+  test('If-Match takes a list of tags; weak, zero-padded or foreign tags never match; strangers still get 404', async () => {
+    const org = await createOrg(ctx);
+    const member = await addActor(ctx, org, 'member');
+    const put = (ifMatch: string, client = org.owner.client, orgId = org.orgId) =>
+      client.PUT(rolePath, {
+        params: { path: { orgId, userId: member.userId }, header: { 'If-Match': ifMatch } },
+        body: { roleId: 'viewer' },
+      });
+    expect((await put('W/"1"')).response.status).toBe(412);
+    expect((await put('"01"')).response.status).toBe(412);
+    expect((await put('"7", "8"')).response.status).toBe(412);
+    const stranger = await createOrg(ctx);
+    expect((await put('W/"1"', stranger.owner.client)).response.status).toBe(404);
+    expect(await roleOf(org, member.userId)).toBe('member');
+    const listed = await put('"7", "1"');
+    expect(listed.response.status).toBe(200);
+    expect(listed.data!.role.id).toBe('viewer');
   });
 
   test('rule 5: a member may lower their own role', async () => {
@@ -234,14 +268,15 @@ describe('updateMember', () => {
     expect(error!.code).toBe('OWNER_REQUIRED');
   });
 
-  test('rule 12: an admin cannot suspend the owner (ceiling first)', async () => {
+  test('rules 4 and 12: an admin cannot suspend the owner (409 OWNER_REQUIRED)', async () => {
     const org = await createOrg(ctx);
     const admin = await addActor(ctx, org, 'admin');
-    const { error } = await admin.client.PATCH(memberPath, {
+    const { error, response } = await admin.client.PATCH(memberPath, {
       params: { path: { orgId: org.orgId, userId: org.owner.userId } },
       body: { status: 'suspended' },
     });
-    expect(error!.code).toBe('PRIVILEGE_CEILING');
+    expect(response.status).toBe(409);
+    expect(error!.code).toBe('OWNER_REQUIRED');
   });
 
   test('rule 8: a suspended member is refused with 403 MEMBER_SUSPENDED; reactivated, their key works again', async () => {
@@ -407,68 +442,22 @@ describe('removeMember', () => {
     expect(current.response.status).toBe(204);
   });
 
-  test('rule 12: an actor can only remove a member whose role they fully hold', async () => {
+  test('rule 12: an actor can only remove a member whose role they fully hold; nobody removes the owner', async () => {
     const org = await createOrg(ctx);
+    const billing = await org.owner.client.POST('/v1/organizations/{orgId}/roles', {
+      params: { path: { orgId: org.orgId } },
+      body: { name: 'Billing', permissions: ['org:read', 'billing:manage'] },
+    });
+    const accountant = await addActor(ctx, org, billing.data!.id);
     const admin = await addActor(ctx, org, 'admin');
     const other = await addActor(ctx, org, 'admin');
-    expect(
-      (
-        await admin.client.DELETE(memberPath, {
-          params: { path: { orgId: org.orgId, userId: org.owner.userId } },
-        })
-      ).error!.code,
-    ).toBe('PRIVILEGE_CEILING');
-    expect(
-      (
-        await admin.client.DELETE(memberPath, {
-          params: { path: { orgId: org.orgId, userId: other.userId } },
-        })
-      ).response.status,
-    ).toBe(204);
+    const remove = (userId: string) =>
+      admin.client.DELETE(memberPath, { params: { path: { orgId: org.orgId, userId } } });
+    expect((await remove(accountant.userId)).error!.code).toBe('PRIVILEGE_CEILING');
+    expect((await remove(org.owner.userId)).error!.code).toBe('OWNER_REQUIRED');
+    expect((await remove(other.userId)).response.status).toBe(204);
     const actions = await auditActions(org);
     expect(actions[0]).toBe('member.removed');
-  });
-});
-
-describe('transferOwnership', () => {
-  test('rule 3: the owner transfers ownership; the former owner becomes admin', async () => {
-    const org = await createOrg(ctx);
-    const admin = await addActor(ctx, org, 'admin');
-    const { data, response } = await org.owner.client.POST(
-      '/v1/organizations/{orgId}/ownership-transfer',
-      {
-        params: { path: { orgId: org.orgId } },
-        body: { userId: admin.userId },
-      },
-    );
-    expect(response.status).toBe(200);
-    expect(data!.newOwner).toMatchObject({ userId: admin.userId, role: { id: 'owner' } });
-    expect(data!.previousOwner).toMatchObject({ userId: org.owner.userId, role: { id: 'admin' } });
-  });
-
-  test('only the owner can transfer ownership (403 INSUFFICIENT_PERMISSION)', async () => {
-    const org = await createOrg(ctx);
-    const admin = await addActor(ctx, org, 'admin');
-    const { error } = await admin.client.POST('/v1/organizations/{orgId}/ownership-transfer', {
-      params: { path: { orgId: org.orgId } },
-      body: { userId: admin.userId },
-    });
-    expect(error!.code).toBe('INSUFFICIENT_PERMISSION');
-    expect(await roleOf(org, org.owner.userId)).toBe('owner');
-  });
-
-  test('ownership cannot go to a suspended member (409 TARGET_SUSPENDED)', async () => {
-    const org = await createOrg(ctx);
-    const member = await addActor(ctx, org, 'member');
-    await org.owner.client.PATCH(memberPath, {
-      params: { path: { orgId: org.orgId, userId: member.userId } },
-      body: { status: 'suspended' },
-    });
-    const { error } = await org.owner.client.POST('/v1/organizations/{orgId}/ownership-transfer', {
-      params: { path: { orgId: org.orgId } },
-      body: { userId: member.userId },
-    });
-    expect(error!.code).toBe('TARGET_SUSPENDED');
-    expect(await roleOf(org, org.owner.userId)).toBe('owner');
+    expect(actions.filter((a) => a === 'member.removed')).toHaveLength(1);
   });
 });

@@ -1,3 +1,4 @@
+import { keyExists } from '../storage/api-keys.repository.js';
 import { findMember, type MemberRecord } from '../storage/members.repository.js';
 import { lockOrganization } from '../storage/organizations.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
@@ -24,11 +25,14 @@ export const organizationNotFound = () => notFound('The organization');
  */
 export async function loadActor(ex: Executor, ctx: RequestContext, orgId: string): Promise<Actor> {
   const { principal } = ctx;
-  if (principal.kind !== 'member' || principal.organizationId !== orgId) {
-    throw organizationNotFound();
-  }
-  const record = await findMember(ex, orgId, principal.userId);
+  if (!isMemberOf(ctx, orgId) || principal.kind !== 'member') throw organizationNotFound();
+  const [record, key] = await Promise.all([
+    findMember(ex, orgId, principal.userId),
+    keyExists(ex, principal.apiKeyId),
+  ]);
   if (!record) throw organizationNotFound();
+  // A key revoked while this request was on its way acts no more.
+  if (!key) throw new AppError('UNAUTHENTICATED', 'The API key is not valid.');
   if (record.status !== 'active') {
     throw new AppError(
       'MEMBER_SUSPENDED',
@@ -46,6 +50,11 @@ function toActor(record: MemberRecord, apiKeyId: string): Actor {
     permissions: new Set(record.role_permissions as Permission[]),
     isOwner: record.role_id === OWNER_ROLE_ID,
   };
+}
+
+/** Whether the caller's key belongs to this organization (checked before any lock is taken). */
+function isMemberOf(ctx: RequestContext, orgId: string): boolean {
+  return ctx.principal.kind === 'member' && ctx.principal.organizationId === orgId;
 }
 
 /** Rule 1 and its kin: the actor's current role must hold the permission. */
@@ -83,6 +92,8 @@ export async function inOrganization<T>(
   orgId: string,
   work: (trx: Trx, actor: Actor, org: OrganizationRow) => Promise<T>,
 ): Promise<T> {
+  // Tenancy first: a stranger's request never takes another organization's lock.
+  if (!isMemberOf(ctx, orgId)) throw organizationNotFound();
   return withTransactionRetry(() =>
     deps.db.transaction().execute(async (trx) => {
       const org = await lockOrganization(trx, orgId);
@@ -103,6 +114,7 @@ export async function inOrganizationOrPlatform<T>(
   orgId: string,
   work: (trx: Trx, actor: Actor | null) => Promise<T>,
 ): Promise<T> {
+  if (ctx.principal.kind !== 'platform' && !isMemberOf(ctx, orgId)) throw organizationNotFound();
   return withTransactionRetry(() =>
     deps.db.transaction().execute(async (trx) => {
       if (!(await lockOrganization(trx, orgId))) throw organizationNotFound();

@@ -1,4 +1,5 @@
 import { AppError } from './errors.js';
+import { isStorableText } from './text.js';
 
 const badCursor = () =>
   new AppError('VALIDATION_FAILED', 'The cursor is not one this list issued.', [
@@ -27,17 +28,19 @@ export function decodeCursor(cursor: string, list: string, orgId: string): unkno
   return value.k;
 }
 
+/** A key the list could have issued: an id-sized string the database can compare. */
 export function keyString(key: unknown[], index: number): string {
   const value = key[index];
-  if (typeof value !== 'string') {
+  if (typeof value !== 'string' || value.length > 255 || !isStorableText(value)) {
     throw badCursor();
   }
   return value;
 }
 
+/** A key the list could have issued: a non-negative 32-bit integer. */
 export function keyNumber(key: unknown[], index: number): number {
   const value = key[index];
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 2 ** 31 - 1) {
     throw badCursor();
   }
   return value;

@@ -16,7 +16,7 @@ import { inOrganization, requirePermission, requireWithinCeiling, type Actor } f
 import { auditEvent } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { AppError, invalid, notFound } from './errors.js';
-import type { Precondition } from './members.service.js';
+import { preconditionHolds, type Precondition } from './members.service.js';
 import type { AuditSnapshot, Role } from './model.js';
 import {
   CUSTOM_ROLE_RANK,
@@ -48,7 +48,7 @@ async function loadCustomRole(
   requirePermission(actor, 'roles:manage');
   const role = await findRole(trx, orgId, roleId);
   if (!role) throw notFound('The role');
-  if (pre.expectedVersion !== undefined && pre.expectedVersion !== role.version) {
+  if (!preconditionHolds(pre, role.version)) {
     throw rolePreconditionFailed();
   }
   if (role.built_in) throw builtInRole();
@@ -73,6 +73,36 @@ function snapshot(
     permissions: role.permissions as Permission[],
     isDefault: role.is_default,
   };
+}
+
+/**
+ * Moves the organization's default role to `roleId` and returns one `role.updated` event for
+ * each role whose `isDefault` flipped, except `reported` (whose own event already says so).
+ */
+async function moveDefault(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  trx: Trx,
+  orgId: string,
+  roleId: string,
+  now: Date,
+  reported?: string,
+): Promise<NewAuditEvent[]> {
+  const { cleared, set } = await makeDefaultRole(trx, orgId, roleId, now);
+  const flips = [
+    ...cleared.map((id) => ({ id, isDefault: false })),
+    ...(set ? [{ id: roleId, isDefault: true }] : []),
+  ];
+  return flips
+    .filter((flip) => flip.id !== reported)
+    .map((flip) =>
+      auditEvent(deps, ctx, orgId, now, {
+        action: 'role.updated',
+        targetId: flip.id,
+        before: { isDefault: !flip.isDefault },
+        after: { isDefault: flip.isDefault },
+      }),
+    );
 }
 
 async function translateNameClash<T>(work: () => Promise<T>): Promise<T> {
@@ -120,7 +150,7 @@ export async function createRole(
           updated_at: now,
         },
       ]);
-      if (input.isDefault) await makeDefaultRole(trx, orgId, id, now);
+      const others = input.isDefault ? await moveDefault(deps, ctx, trx, orgId, id, now, id) : [];
       const role = await roleView(trx, orgId, id);
       await insertAuditEvents(trx, [
         auditEvent(deps, ctx, orgId, now, {
@@ -129,6 +159,7 @@ export async function createRole(
           before: null,
           after: snapshot({ ...role, is_default: role.isDefault }),
         }),
+        ...others,
       ]);
       return role;
     }),
@@ -180,13 +211,22 @@ export async function updateRole(
       if (Object.keys(changes).length === 0 && !defaultChanges) return toRole(role);
 
       const now = deps.clock.now();
-      if (!(await updateRoleRow(trx, orgId, roleId, changes, now, role.version))) {
+      const fieldsChange = Object.keys(changes).length > 0;
+      if (fieldsChange && !(await updateRoleRow(trx, orgId, roleId, changes, now, role.version))) {
         throw rolePreconditionFailed();
       }
-      if (defaultChanges) {
-        // Giving up the default hands it back to the built-in member role.
-        await makeDefaultRole(trx, orgId, change.isDefault ? roleId : DEFAULT_ROLE_ID, now);
-      }
+      // Giving up the default hands it back to the built-in member role.
+      const others = defaultChanges
+        ? await moveDefault(
+            deps,
+            ctx,
+            trx,
+            orgId,
+            change.isDefault ? roleId : DEFAULT_ROLE_ID,
+            now,
+            roleId,
+          )
+        : [];
       const updated = await roleView(trx, orgId, roleId);
       const before = snapshot(role);
       const after = snapshot({ ...updated, is_default: updated.isDefault });
@@ -200,6 +240,7 @@ export async function updateRole(
           before: Object.fromEntries(changed.map((k) => [k, before[k]])),
           after: Object.fromEntries(changed.map((k) => [k, after[k]])),
         }),
+        ...others,
       ]);
       return updated;
     }),
@@ -249,7 +290,8 @@ export async function deleteRole(
     }
 
     if (!(await deleteRoleRow(trx, orgId, roleId, role.version))) throw rolePreconditionFailed();
-    if (role.is_default) await makeDefaultRole(trx, orgId, DEFAULT_ROLE_ID, now);
+    if (role.is_default)
+      events.push(...(await moveDefault(deps, ctx, trx, orgId, DEFAULT_ROLE_ID, now)));
     events.push(
       auditEvent(deps, ctx, orgId, now, {
         action: 'role.deleted',

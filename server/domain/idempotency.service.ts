@@ -7,6 +7,7 @@ import {
 } from '../storage/idempotency.repository.js';
 import type { DomainDeps, Principal } from './context.js';
 import { AppError } from './errors.js';
+import { seal, unseal } from './secrets.js';
 
 const KEEP_MS = 24 * 60 * 60 * 1000;
 /** A claim this old whose request never finished (its process died) may be taken over. */
@@ -35,6 +36,7 @@ export async function claimIdempotencyKey(
   scope: string,
   key: string,
   fingerprint: string,
+  secret: string,
 ): Promise<Claim> {
   const now = deps.clock.now();
   if (Math.random() < 0.01) await sweepKeys(deps.db, new Date(now.getTime() - KEEP_MS));
@@ -61,9 +63,16 @@ export async function claimIdempotencyKey(
         'A request with this Idempotency-Key is still being processed; retry shortly.',
       );
     }
+    const opened = unseal(record.body, secret);
+    if (!opened) {
+      throw new AppError(
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was used with another credential; use a new key.',
+      );
+    }
     return {
       kind: 'replay',
-      response: { status: record.status!, headers: record.headers ?? {}, body: record.body },
+      response: { status: record.status!, headers: record.headers ?? {}, body: opened.value },
     };
   }
   throw new AppError(
@@ -72,13 +81,18 @@ export async function claimIdempotencyKey(
   );
 }
 
+/** Stores the answer, sealed with the caller's secret (it may hold a new API key's secret). */
 export async function completeIdempotencyKey(
   deps: DomainDeps,
   scope: string,
   key: string,
   response: StoredResponse,
+  secret: string,
 ) {
-  await completeKey(deps.db, scope, key, response);
+  await completeKey(deps.db, scope, key, {
+    ...response,
+    body: seal(response.body ?? null, secret),
+  });
 }
 
 export async function releaseIdempotencyKey(deps: DomainDeps, scope: string, key: string) {

@@ -27,9 +27,17 @@ import type { Member, MemberStatus, Page } from './model.js';
 import { FORMER_OWNER_ROLE_ID, OWNER_ROLE_ID } from './permissions.js';
 import { groupTeams, toMember } from './representations.js';
 
-/** What `If-Match` asked for: the version the caller last saw, when it named one. */
+/**
+ * What `If-Match` asked for: the versions the caller will accept (none matching means 412), or
+ * nothing when it named none.
+ */
 export interface Precondition {
-  expectedVersion?: number;
+  acceptedVersions?: readonly number[];
+}
+
+/** True when the precondition allows acting on this version. */
+export function preconditionHolds(pre: Precondition, version: number): boolean {
+  return pre.acceptedVersions === undefined || pre.acceptedVersions.includes(version);
 }
 
 const memberNotFound = () => notFound('The member');
@@ -61,7 +69,7 @@ async function memberView(ex: Executor, orgId: string, userId: string): Promise<
 async function loadTarget(trx: Trx, orgId: string, userId: string, pre: Precondition = {}) {
   const target = await findMember(trx, orgId, userId);
   if (!target) throw memberNotFound();
-  if (pre.expectedVersion !== undefined && pre.expectedVersion !== target.version) {
+  if (!preconditionHolds(pre, target.version)) {
     throw preconditionFailed();
   }
   return target;
@@ -211,38 +219,42 @@ export async function changeMember(
   return inOrganization(deps, ctx, orgId, async (trx, actor) => {
     requirePermission(actor, 'members:manage');
     const target = await loadTarget(trx, orgId, userId, pre);
+    const roleChanges = change.roleId !== undefined && change.roleId !== target.role_id;
+    const newStatus =
+      change.status !== undefined && change.status !== target.status ? change.status : undefined;
+    // Rule 4 first: whoever asks, the owner's role and status do not change.
+    if (target.role_id === OWNER_ROLE_ID && roleChanges) {
+      throw new AppError(
+        'OWNER_REQUIRED',
+        "The owner's role can only change by transferring ownership to another member.",
+      );
+    }
+    if (target.role_id === OWNER_ROLE_ID && newStatus !== undefined) {
+      throw new AppError(
+        'OWNER_REQUIRED',
+        'The owner cannot be suspended: transfer ownership first.',
+      );
+    }
     requireWithinCeiling(
       actor,
       target.role_permissions,
       `Acting on a member with the role ${target.role_name}`,
     );
 
-    const newRole =
-      change.roleId !== undefined && change.roleId !== target.role_id
-        ? await findRole(trx, orgId, change.roleId)
-        : undefined;
-    if (change.roleId !== undefined && change.roleId !== target.role_id) {
+    const newRole = roleChanges ? await findRole(trx, orgId, change.roleId!) : undefined;
+    if (roleChanges) {
       if (!newRole)
         throw invalid('body', '/roleId', 'No role with this id exists in the organization.');
       requireWithinCeiling(actor, newRole.permissions, `Granting the role ${newRole.name}`);
       if (newRole.id === OWNER_ROLE_ID && !actor.isOwner) {
         throw new AppError('PRIVILEGE_CEILING', 'Only the owner can assign the owner role.');
       }
-      if (target.role_id === OWNER_ROLE_ID) {
-        throw new AppError(
-          'OWNER_REQUIRED',
-          "The owner's role can only change by transferring ownership to another member.",
-        );
-      }
     }
-    const newStatus =
-      change.status !== undefined && change.status !== target.status ? change.status : undefined;
-    const finalRole = newRole?.id ?? target.role_id;
     const finalStatus = newStatus ?? target.status;
-    if (newStatus !== undefined && finalRole === OWNER_ROLE_ID) {
+    if (newRole?.id === OWNER_ROLE_ID && newStatus === 'suspended') {
       throw new AppError(
         'OWNER_REQUIRED',
-        'The owner cannot be suspended: transfer ownership first.',
+        'The owner cannot be suspended: the new owner must stay active.',
       );
     }
     if (newRole?.id === OWNER_ROLE_ID && finalStatus !== 'active') {
@@ -377,17 +389,17 @@ export async function removeMember(
     const leaving = userId === actor.userId;
     if (!leaving) requirePermission(actor, 'members:remove');
     const target = await loadTarget(trx, orgId, userId, pre);
+    if (target.role_id === OWNER_ROLE_ID) {
+      throw new AppError(
+        'OWNER_REQUIRED',
+        'The owner cannot be removed: transfer ownership first.',
+      );
+    }
     if (!leaving) {
       requireWithinCeiling(
         actor,
         target.role_permissions,
         `Removing a member with the role ${target.role_name}`,
-      );
-    }
-    if (target.role_id === OWNER_ROLE_ID) {
-      throw new AppError(
-        'OWNER_REQUIRED',
-        'The owner cannot be removed: transfer ownership first.',
       );
     }
     if (!(await deleteMember(trx, orgId, userId, target.version))) throw preconditionFailed();

@@ -21,7 +21,7 @@ import { auditEvent } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
 import { AppError, notFound } from './errors.js';
-import type { Precondition } from './members.service.js';
+import { preconditionHolds, type Precondition } from './members.service.js';
 import type { Page, Team, TeamMember, TeamRole } from './model.js';
 import { toTeam, toTeamMember } from './representations.js';
 
@@ -48,7 +48,7 @@ async function translateNameClash<T>(work: () => Promise<T>): Promise<T> {
 async function loadTeam(trx: Trx, orgId: string, teamId: string, pre: Precondition = {}) {
   const team = await findTeam(trx, orgId, teamId);
   if (!team) throw teamNotFound();
-  if (pre.expectedVersion !== undefined && pre.expectedVersion !== team.version) {
+  if (!preconditionHolds(pre, team.version)) {
     throw teamPreconditionFailed();
   }
   return team;

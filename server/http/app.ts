@@ -171,7 +171,13 @@ export function createApp(deps: AppDeps): express.Express {
         let claimed = false;
         try {
           if (idempotencyKey !== undefined && principal.kind !== 'anonymous') {
-            const claim = await claimIdempotencyKey(deps, scope, idempotencyKey, fingerprint(req));
+            const claim = await claimIdempotencyKey(
+              deps,
+              scope,
+              idempotencyKey,
+              fingerprint(route.operationId, req),
+              presentedSecret(req) ?? '',
+            );
             if (claim.kind === 'replay')
               return send(res, { ...claim.response, contentType: replayType(claim.response) });
             claimed = true;
@@ -195,11 +201,25 @@ export function createApp(deps: AppDeps): express.Express {
             answer = { ...problemOf(req, error), contentType: 'application/problem+json' };
           }
           if (claimed) {
-            await completeIdempotencyKey(deps, scope, idempotencyKey!, {
-              status: answer.status,
-              headers: pick(answer.headers ?? {}, ['ETag', 'Location']),
-              body: answer.body,
-            });
+            // The change is committed: whatever happens to the record, this answer is the truth.
+            // A record left unfinished makes retries wait (409) rather than run the change again.
+            claimed = false;
+            await completeIdempotencyKey(
+              deps,
+              scope,
+              idempotencyKey!,
+              {
+                status: answer.status,
+                headers: pick(answer.headers ?? {}, ['ETag', 'Location']),
+                body: answer.body,
+              },
+              presentedSecret(req) ?? '',
+            ).catch((error: unknown) =>
+              deps.logger.error(
+                { err: error, requestId: req.requestId },
+                'could not store the answer of an idempotency key',
+              ),
+            );
           }
           send(res, answer);
           if (answer.status < 400 && route.auth !== 'none') {
@@ -253,8 +273,11 @@ const replayType = (response: { status: number }) =>
 const pick = (headers: Record<string, string>, names: string[]) =>
   Object.fromEntries(names.filter((n) => headers[n] !== undefined).map((n) => [n, headers[n]!]));
 
-/** What makes two requests "the same" for an idempotency key: method, path and body. */
-function fingerprint(req: Request): string {
+/**
+ * What makes two requests "the same" for an idempotency key: the operation, its decoded path
+ * parameters (`a%7Cb` and `a|b` are one user) and the body.
+ */
+function fingerprint(operationId: string, req: Request): string {
   const canonical = (value: unknown): unknown =>
     Array.isArray(value)
       ? value.map(canonical)
@@ -266,7 +289,7 @@ function fingerprint(req: Request): string {
           )
         : value;
   return createHash('sha256')
-    .update(`${req.method} ${req.path}\n${JSON.stringify(canonical(req.body ?? null))}`)
+    .update(JSON.stringify([operationId, canonical(req.params), canonical(req.body ?? null)]))
     .digest('hex');
 }
 

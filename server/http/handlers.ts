@@ -17,17 +17,19 @@ export interface HandlerDeps extends DomainDeps {
 
 const etag = (version: number) => `"${version}"`;
 
-/** `If-Match`: absent or `*` asks nothing; a strong `"N"` asks for version N; anything else cannot match. */
+/**
+ * `If-Match`: absent or `*` asks nothing; otherwise a list of entity tags, of which only strong
+ * `"N"` tags can match (a weak or malformed one never does). The domain answers 412 when none
+ * matches, after the tenancy and existence checks.
+ */
 export function parseIfMatch(header: string | undefined): Precondition {
   if (header === undefined || header.trim() === '*') return {};
-  const match = /^\s*"(\d{1,9})"\s*$/.exec(header);
-  if (!match) {
-    throw new AppError(
-      'PRECONDITION_FAILED',
-      'If-Match must be the strong ETag of the current representation, e.g. "3", or *.',
-    );
-  }
-  return { expectedVersion: Number(match[1]) };
+  const acceptedVersions = header
+    .split(',')
+    .map((tag) => /^\s*"([1-9][0-9]{0,8})"\s*$/.exec(tag)?.[1])
+    .filter((version): version is string => version !== undefined)
+    .map(Number);
+  return { acceptedVersions };
 }
 
 /** `since`: a real instant between years 1 and 9999 (both databases store those). */

@@ -1,12 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, type FieldError } from '../domain/errors.js';
-
-// Text that cannot be stored as given: a NUL (PostgreSQL refuses it), a UTF-16 surrogate without
-// its partner (it would turn into U+FFFD), or U+FEFF (the embedded engine drops it at the start).
-const UNSTORABLE =
-  // eslint-disable-next-line no-control-regex -- matching NUL is the point
-  /\u0000|\uFEFF|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const UNSTORABLE_MESSAGE = 'contains a NUL, a lone surrogate or U+FEFF';
+import { isStorableText, UNSTORABLE_MESSAGE } from '../domain/text.js';
 
 /** No body of the contract nests deeper than a few levels; far deeper is refused outright. */
 const MAX_DEPTH = 32;
@@ -20,7 +14,7 @@ function inspect(body: unknown): FieldError[] {
   while (stack.length > 0 && found.length < 10) {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
-      if (UNSTORABLE.test(value)) {
+      if (!isStorableText(value)) {
         found.push({
           location: 'body',
           path: path || '/',
@@ -43,7 +37,7 @@ function inspect(body: unknown): FieldError[] {
       : Object.entries(value);
     for (const [key, item] of entries) {
       const pointer = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
-      if (UNSTORABLE.test(key)) {
+      if (!isStorableText(key)) {
         found.push({
           location: 'body',
           path: pointer,
@@ -64,7 +58,7 @@ export function refuseUnstorableText(req: Request, _res: Response, next: NextFun
   const found = inspect(req.body);
   for (const [name, value] of Object.entries(req.query)) {
     const values: unknown[] = Array.isArray(value) ? value : [value];
-    if (values.some((v) => typeof v === 'string' && UNSTORABLE.test(v))) {
+    if (values.some((v) => typeof v === 'string' && !isStorableText(v))) {
       found.push({ location: 'query', path: name, message: UNSTORABLE_MESSAGE });
     }
   }

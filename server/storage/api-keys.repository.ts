@@ -23,6 +23,15 @@ export async function findKeyOwnerByHash(
     .executeTakeFirst();
 }
 
+export async function keyExists(ex: Executor, keyId: string): Promise<boolean> {
+  const row = await ex
+    .selectFrom('api_keys')
+    .select('id')
+    .where('id', '=', keyId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Records use at most once a minute per key, so reads do not turn into a write each. */
 export async function touchKey(ex: Executor, keyId: string, now: Date) {
   await ex

@@ -78,21 +78,28 @@ export async function findRoleByName(
  * Makes `roleId` the organization's one default role (the index allows only one). Both roles
  * whose flag flips get a new version, since their representation changed.
  */
-export async function makeDefaultRole(ex: Executor, orgId: string, roleId: string, now: Date) {
-  await ex
+export async function makeDefaultRole(
+  ex: Executor,
+  orgId: string,
+  roleId: string,
+  now: Date,
+): Promise<{ cleared: string[]; set: boolean }> {
+  const cleared = await ex
     .updateTable('roles')
     .set((eb) => ({ is_default: false, updated_at: now, version: eb('version', '+', 1) }))
     .where('org_id', '=', orgId)
     .where('is_default', '=', true)
     .where('id', '!=', roleId)
+    .returning('id')
     .execute();
-  await ex
+  const set = await ex
     .updateTable('roles')
     .set((eb) => ({ is_default: true, updated_at: now, version: eb('version', '+', 1) }))
     .where('org_id', '=', orgId)
     .where('id', '=', roleId)
     .where('is_default', '=', false)
-    .execute();
+    .executeTakeFirst();
+  return { cleared: cleared.map((row) => row.id), set: set.numUpdatedRows > 0n };
 }
 
 /** A conditional write: changes the role only if it still has `expectedVersion`. */

@@ -1,0 +1,14 @@
+/**
+ * Text that cannot be stored or compared as given: a NUL (PostgreSQL refuses it), a UTF-16
+ * surrogate without its partner (it would turn into U+FFFD), or U+FEFF (the embedded engine drops
+ * it at the start of a string).
+ */
+const UNSTORABLE =
+  // eslint-disable-next-line no-control-regex -- matching NUL is the point
+  /\u0000|\uFEFF|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export const UNSTORABLE_MESSAGE = 'contains a NUL, a lone surrogate or U+FEFF';
+
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
