@@ -84,7 +84,7 @@ describe('Idempotency-Key on POST', () => {
           'Idempotency-Key': 'escapes',
         },
         body: JSON.stringify({ name: 'escapes' }),
-      }).then(async (res) => ({ status: res.status, body: (await res.json()) }));
+      }).then(async (res) => ({ status: res.status, body: await res.json() }));
     const first = await send('auth0%7Cescapes');
     const retry = await send('auth0%7cescapes');
     expect(first.status).toBe(201);
