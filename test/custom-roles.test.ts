@@ -169,11 +169,14 @@ describe('updateRole (rule 9)', () => {
         params: { path: { orgId: org.orgId } },
       });
     expect((await list()).response.status).toBe(200);
+    const before = await org.owner.client.GET(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id } },
+    });
     const edited = await org.owner.client.PATCH(rolePath, {
       params: { path: { orgId: org.orgId, roleId: role.id } },
       body: { permissions: ['org:read'] },
     });
-    expect(edited.data!.version).toBe(role.version + 1);
+    expect(edited.data!.version).toBe(before.data!.version + 1);
     expect((await list()).error!.code).toBe('INSUFFICIENT_PERMISSION');
   });
 
@@ -189,6 +192,34 @@ describe('updateRole (rule 9)', () => {
       params: { path: { orgId: org.orgId, roleId: role.id } },
     });
     expect(after.data!.name).toBe('Reader');
+  });
+});
+
+describe('ETags follow every change of a representation', () => {
+  test("a holder's ETag changes when their role's permissions change; a role's when its member count does", async () => {
+    const org = await createOrg(ctx);
+    const role = await createRole(org, 'Reader', ['org:read', 'members:read']);
+    const etagOf = async (path: string) =>
+      (
+        await fetch(`${ctx.url}${path}`, { headers: { Authorization: `Bearer ${org.owner.key}` } })
+      ).headers.get('etag');
+    const rolePathOf = `/v1/organizations/${org.orgId}/roles/${role.id}`;
+    const roleBefore = await etagOf(rolePathOf);
+    const holder = await addActor(ctx, org, role.id);
+    const roleAfterJoin = await etagOf(rolePathOf);
+    expect(roleAfterJoin).not.toBe(roleBefore);
+    const memberPathOf = `/v1/organizations/${org.orgId}/members/${holder.userId}`;
+    const memberBefore = await etagOf(memberPathOf);
+    await org.owner.client.PATCH(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id } },
+      body: { permissions: ['org:read'] },
+    });
+    expect(await etagOf(memberPathOf)).not.toBe(memberBefore);
+    await org.owner.client.DELETE('/v1/organizations/{orgId}/members/{userId}', {
+      params: { path: { orgId: org.orgId, userId: holder.userId } },
+    });
+    const roleAfterLeave = await etagOf(rolePathOf);
+    expect(roleAfterLeave).not.toBe(roleAfterJoin);
   });
 });
 

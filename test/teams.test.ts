@@ -97,6 +97,35 @@ describe('teams', () => {
     expect(removed.response.status).toBe(204);
   });
 
+  test("a member's ETag changes when their teams change; a team's when its members do", async () => {
+    const org = await createOrg(ctx);
+    const team = await createTeam(org, 'Platform');
+    const dev = await addActor(ctx, org, 'member');
+    const etagOf = async (path: string) =>
+      (
+        await fetch(`${ctx.url}${path}`, { headers: { Authorization: `Bearer ${org.owner.key}` } })
+      ).headers.get('etag');
+    const memberUrl = `/v1/organizations/${org.orgId}/members/${dev.userId}`;
+    const teamUrl = `/v1/organizations/${org.orgId}/teams/${team.id}`;
+    const seen = new Set([await etagOf(memberUrl)]);
+    const teamSeen = new Set([await etagOf(teamUrl)]);
+    await setTeamRole(org.owner, org, team.id, dev.userId, 'member');
+    seen.add(await etagOf(memberUrl));
+    teamSeen.add(await etagOf(teamUrl));
+    await org.owner.client.PATCH(teamPath, {
+      params: { path: { orgId: org.orgId, teamId: team.id } },
+      body: { name: 'Core' },
+    });
+    seen.add(await etagOf(memberUrl));
+    await org.owner.client.DELETE(teamMemberPath, {
+      params: { path: { orgId: org.orgId, teamId: team.id, userId: dev.userId } },
+    });
+    seen.add(await etagOf(memberUrl));
+    teamSeen.add(await etagOf(teamUrl));
+    expect(seen.size).toBe(4);
+    expect(teamSeen.size).toBe(3);
+  });
+
   test('a member who is neither lead nor holder of teams:manage cannot change a team', async () => {
     const org = await createOrg(ctx);
     const team = await createTeam(org, 'Platform');

@@ -1,12 +1,13 @@
 import { insertAuditEvents } from '../storage/audit.repository.js';
 import { isUniqueViolation } from '../storage/errors.js';
-import { reassignRole } from '../storage/members.repository.js';
+import { reassignRole, touchMembers } from '../storage/members.repository.js';
 import {
   deleteRole as deleteRoleRow,
   findRole,
   findRoleByName,
   insertRoles,
   makeDefaultRole,
+  touchRoles,
   updateRole as updateRoleRow,
   type RoleRecord,
 } from '../storage/roles.repository.js';
@@ -215,6 +216,10 @@ export async function updateRole(
       if (fieldsChange && !(await updateRoleRow(trx, orgId, roleId, changes, now, role.version))) {
         throw rolePreconditionFailed();
       }
+      // Holders show the role's name and permissions.
+      if (changes.name !== undefined || changes.permissions !== undefined) {
+        await touchMembers(trx, orgId, { roleId }, now);
+      }
       // Giving up the default hands it back to the built-in member role.
       const others = defaultChanges
         ? await moveDefault(
@@ -275,6 +280,7 @@ export async function deleteRole(
       }
       const target = await resolveReassignment(trx, actor, orgId, role, options.reassignTo);
       const moved = await reassignRole(trx, orgId, roleId, target.id, now);
+      await touchRoles(trx, orgId, [target.id], now);
       for (const userId of moved) {
         events.push(
           auditEvent(deps, ctx, orgId, now, {

@@ -8,7 +8,8 @@ import {
   type MemberFilter,
   type MemberRecord,
 } from '../storage/members.repository.js';
-import { findDefaultRole, findRole } from '../storage/roles.repository.js';
+import { findDefaultRole, findRole, touchRoles } from '../storage/roles.repository.js';
+import { teamIdsOf, touchTeams } from '../storage/teams.repository.js';
 import { insertAuditEvents } from '../storage/audit.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
 import type { NewAuditEvent } from '../storage/schema.js';
@@ -187,6 +188,7 @@ export async function addMember(
       joined_at: now,
       updated_at: now,
     });
+    await touchRoles(trx, orgId, [role.id], now); // its memberCount changed
     await insertAuditEvents(trx, [
       auditEvent(deps, ctx, orgId, now, {
         action: 'member.added',
@@ -281,6 +283,7 @@ export async function changeMember(
         now,
       );
       if (newRole) {
+        await touchRoles(trx, orgId, [target.role_id, newRole.id], now);
         events.push(
           auditEvent(deps, ctx, orgId, now, {
             action: 'member.role_changed',
@@ -326,6 +329,7 @@ async function moveOwnership(
   }
   await writeMember(trx, owner, { role_id: FORMER_OWNER_ROLE_ID }, now);
   await writeMember(trx, target, { ...targetChanges, role_id: OWNER_ROLE_ID }, now);
+  await touchRoles(trx, target.org_id, [FORMER_OWNER_ROLE_ID, target.role_id], now);
   const orgId = target.org_id;
   return [
     auditEvent(deps, ctx, orgId, now, {
@@ -402,7 +406,11 @@ export async function removeMember(
         `Removing a member with the role ${target.role_name}`,
       );
     }
+    const teamIds = await teamIdsOf(trx, orgId, userId);
     if (!(await deleteMember(trx, orgId, userId, target.version))) throw preconditionFailed();
+    // The member counts of their role and teams changed.
+    await touchRoles(trx, orgId, [target.role_id], deps.clock.now());
+    await touchTeams(trx, orgId, teamIds, deps.clock.now());
     await insertAuditEvents(trx, [
       auditEvent(deps, ctx, orgId, deps.clock.now(), {
         action: 'member.removed',

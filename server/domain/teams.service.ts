@@ -1,7 +1,7 @@
 import { insertAuditEvents } from '../storage/audit.repository.js';
 import type { Trx } from '../storage/database.js';
 import { isUniqueViolation } from '../storage/errors.js';
-import { findMember } from '../storage/members.repository.js';
+import { findMember, touchMembers } from '../storage/members.repository.js';
 import {
   countTeams,
   deleteTeam as deleteTeamRow,
@@ -12,6 +12,7 @@ import {
   insertTeam,
   listTeamMembers as listTeamMemberRows,
   listTeams as listTeamRows,
+  touchTeams,
   updateTeam as updateTeamRow,
   upsertTeamMember,
   type TeamRecord,
@@ -152,6 +153,8 @@ export async function updateTeam(
       if (!(await updateTeamRow(trx, orgId, teamId, changes, now, team.version))) {
         throw teamPreconditionFailed();
       }
+      // Members show their teams' names.
+      if (changes.name !== undefined) await touchMembers(trx, orgId, { teamId }, now);
       await insertAuditEvents(trx, [
         auditEvent(deps, ctx, orgId, now, {
           action: 'team.updated',
@@ -177,6 +180,7 @@ export async function deleteTeam(
   await inOrganization(deps, ctx, orgId, async (trx, actor) => {
     requirePermission(actor, 'teams:manage');
     const team = await loadTeam(trx, orgId, teamId, pre);
+    await touchMembers(trx, orgId, { teamId }, deps.clock.now()); // their teams change
     if (!(await deleteTeamRow(trx, orgId, teamId, team.version))) throw teamPreconditionFailed();
     await insertAuditEvents(trx, [
       auditEvent(deps, ctx, orgId, deps.clock.now(), {
@@ -245,6 +249,8 @@ export async function setTeamMemberRole(
     if (current?.role === role) return { created: false, member: toTeamMember(current) };
     const now = deps.clock.now();
     await upsertTeamMember(trx, { org_id: orgId, team_id: teamId, user_id: userId, role }, now);
+    await touchMembers(trx, orgId, { userIds: [userId] }, now);
+    if (!current) await touchTeams(trx, orgId, [teamId], now); // its memberCount changed
     await insertAuditEvents(trx, [
       auditEvent(deps, ctx, orgId, now, {
         action: current ? 'team_member.role_changed' : 'team_member.added',
@@ -273,6 +279,8 @@ export async function removeTeamMember(
     const current = await findTeamMember(trx, orgId, teamId, userId);
     if (!current) throw notFound('The team member');
     await deleteTeamMember(trx, orgId, teamId, userId);
+    await touchMembers(trx, orgId, { userIds: [userId] }, deps.clock.now());
+    await touchTeams(trx, orgId, [teamId], deps.clock.now());
     await insertAuditEvents(trx, [
       auditEvent(deps, ctx, orgId, deps.clock.now(), {
         action: 'team_member.removed',

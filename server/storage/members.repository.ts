@@ -165,3 +165,38 @@ export async function reassignRole(
     .execute();
   return rows.map((row) => row.user_id).sort();
 }
+
+/**
+ * Steps the version of members whose representation changed through something else (their
+ * role's name or permissions, their teams), so a strong ETag never names two different bodies.
+ */
+export async function touchMembers(
+  ex: Executor,
+  orgId: string,
+  which: { userIds: readonly string[] } | { roleId: string } | { teamId: string },
+  now: Date,
+) {
+  let query = ex
+    .updateTable('memberships')
+    .set((eb) => ({ updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId);
+  if ('userIds' in which) {
+    if (which.userIds.length === 0) return;
+    query = query.where('user_id', 'in', which.userIds);
+  } else if ('roleId' in which) {
+    query = query.where('role_id', '=', which.roleId);
+  } else {
+    const { teamId } = which;
+    query = query.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('team_members as tm')
+          .select(sql`1`.as('one'))
+          .whereRef('tm.org_id', '=', 'memberships.org_id')
+          .whereRef('tm.user_id', '=', 'memberships.user_id')
+          .where('tm.team_id', '=', teamId),
+      ),
+    );
+  }
+  await query.execute();
+}

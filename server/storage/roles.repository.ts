@@ -140,3 +140,20 @@ export async function deleteRole(
     .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
+
+/** Steps the version of roles whose member count changed. */
+export async function touchRoles(
+  ex: Executor,
+  orgId: string,
+  roleIds: readonly string[],
+  now: Date,
+) {
+  const ids = [...new Set(roleIds)];
+  if (ids.length === 0) return;
+  await ex
+    .updateTable('roles')
+    .set((eb) => ({ updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('id', 'in', ids)
+    .execute();
+}

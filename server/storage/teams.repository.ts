@@ -169,3 +169,30 @@ export async function countTeams(ex: Executor, orgId: string): Promise<number> {
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** Steps the version of teams whose member count changed. */
+export async function touchTeams(
+  ex: Executor,
+  orgId: string,
+  teamIds: readonly string[],
+  now: Date,
+) {
+  const ids = [...new Set(teamIds)];
+  if (ids.length === 0) return;
+  await ex
+    .updateTable('teams')
+    .set((eb) => ({ updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('id', 'in', ids)
+    .execute();
+}
+
+export async function teamIdsOf(ex: Executor, orgId: string, userId: string): Promise<string[]> {
+  const rows = await ex
+    .selectFrom('team_members')
+    .select('team_id')
+    .where('org_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .execute();
+  return rows.map((row) => row.team_id);
+}
