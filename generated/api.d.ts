@@ -1063,6 +1063,7 @@ export interface paths {
      *
      *     **Rules:**
      *     - The `secret` is in this response only and stored only as a hash: keep it now.
+     *     - A member has at most 20 API keys (`409 API_KEY_LIMIT_REACHED`).
      *     - Writes an `api_key.created` audit event in the same transaction.
      *
      *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
@@ -1813,6 +1814,7 @@ export interface components {
      *     | 409 | `BUILT_IN_ROLE` | built-in roles are read-only |
      *     | 409 | `ROLE_IN_USE` | members still hold the role; delete it with `reassignTo` |
      *     | 409 | `TEAM_NAME_TAKEN` | another team of the organization already has the name |
+     *     | 409 | `API_KEY_LIMIT_REACHED` | the member already has 20 API keys, the most one member can have |
      *     | 409 | `TEAM_LIMIT_REACHED` | the organization already has 1000 teams, the most it can have |
      *     | 409 | `TARGET_SUSPENDED` | ownership can only go to an active member; reactivate the member first |
      *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | a request with the same `Idempotency-Key` is still being processed |
@@ -1844,6 +1846,7 @@ export interface components {
       | 'ROLE_IN_USE'
       | 'TEAM_NAME_TAKEN'
       | 'TEAM_LIMIT_REACHED'
+      | 'API_KEY_LIMIT_REACHED'
       | 'TARGET_SUSPENDED'
       | 'IDEMPOTENCY_KEY_IN_USE'
       | 'PRECONDITION_FAILED'
@@ -2779,10 +2782,13 @@ export interface components {
       };
     };
     /**
-     * @description `IDEMPOTENCY_KEY_IN_USE`: a request with the same `Idempotency-Key` is still being
-     *     processed. Retry later to get its response. Nothing was changed.
+     * @description Conflict with a limit or another request. Nothing was changed.
+     *     - `API_KEY_LIMIT_REACHED`: the member already has 20 API keys, the most one member can have
+     *       (so nobody multiplies their rate limit by minting keys). Revoke one first.
+     *     - `IDEMPOTENCY_KEY_IN_USE`: a request with the same `Idempotency-Key` is still being
+     *       processed. Retry later to get its response.
      */
-    IdempotencyConflict: {
+    ApiKeyConflict: {
       headers: {
         'X-Request-Id': components['headers']['XRequestId'];
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
@@ -4670,7 +4676,7 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
-      409: components['responses']['IdempotencyConflict'];
+      409: components['responses']['ApiKeyConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];

@@ -104,4 +104,18 @@ describe('API keys', () => {
     });
     expect(still.response.status).toBe(200);
   });
+
+  test('a member has at most 20 keys (409 API_KEY_LIMIT_REACHED), so nobody multiplies their rate limit', async () => {
+    const org = await createOrg(ctx);
+    const member = await addActor(ctx, org, 'viewer');
+    const mint = () =>
+      member.client.POST(keysPath, {
+        params: { path: { orgId: org.orgId, userId: member.userId } },
+        body: { name: 'more' },
+      });
+    for (let i = 1; i < 20; i += 1) expect((await mint()).response.status).toBe(201);
+    const refused = await mint();
+    expect(refused.response.status).toBe(409);
+    expect(refused.error!.code).toBe('API_KEY_LIMIT_REACHED');
+  });
 });

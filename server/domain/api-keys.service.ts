@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import {
+  countKeys,
   deleteKey,
   findKey,
   findKeyOwnerByHash,
@@ -50,6 +51,9 @@ export async function recordKeyUse(deps: DomainDeps, principal: Principal): Prom
   if (principal.kind === 'member') await touchKey(deps.db, principal.apiKeyId, deps.clock.now());
 }
 
+/** Limits are per key: a bound on keys keeps anyone from multiplying their own limit. */
+export const MAX_KEYS_PER_MEMBER = 20;
+
 const ownKeysOnly = () =>
   new AppError(
     'INSUFFICIENT_PERMISSION',
@@ -94,6 +98,12 @@ export async function createApiKey(
   return inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
     requireSelf(actor, userId);
     await requireMember(trx, orgId, userId);
+    if ((await countKeys(trx, orgId, userId)) >= MAX_KEYS_PER_MEMBER) {
+      throw new AppError(
+        'API_KEY_LIMIT_REACHED',
+        `A member has at most ${MAX_KEYS_PER_MEMBER} API keys; revoke one first.`,
+      );
+    }
     const now = deps.clock.now();
     const id = deps.ids.next('key');
     const secret = newSecret();

@@ -19,6 +19,7 @@ const TITLES: Record<ErrorCode, string> = {
   ROLE_NAME_TAKEN: 'Role name taken',
   TEAM_NAME_TAKEN: 'Team name taken',
   TEAM_LIMIT_REACHED: 'Too many teams',
+  API_KEY_LIMIT_REACHED: 'Too many API keys',
   BUILT_IN_ROLE: 'Built-in roles are read-only',
   ROLE_IN_USE: 'Role in use',
   TARGET_SUSPENDED: 'Member suspended',

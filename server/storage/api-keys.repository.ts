@@ -86,3 +86,13 @@ export async function deleteKey(ex: Executor, keyId: string): Promise<boolean> {
   const result = await ex.deleteFrom('api_keys').where('id', '=', keyId).executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
+
+export async function countKeys(ex: Executor, orgId: string, userId: string): Promise<number> {
+  const row = await ex
+    .selectFrom('api_keys')
+    .select(sql<number>`count(*)::int`.as('n'))
+    .where('org_id', '=', orgId)
+    .where('user_id', '=', userId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
