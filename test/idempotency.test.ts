@@ -132,6 +132,43 @@ describe('Idempotency-Key on POST', () => {
     expect(later.body.code).toBe('MEMBER_EXISTS');
   });
 
+  test('a change that committed but whose answer was lost is never run again: the retry is 409', async () => {
+    const first = await addMember(org.owner.key, 'lost-answer', 'usr_lost');
+    expect(first.status).toBe(201);
+    await sql`update idempotency_keys set state = 'committed', body = null, created_at = created_at - interval '10 minutes' where key = 'lost-answer'`.execute(
+      ctx.service.database.db,
+    );
+    const retry = await addMember(org.owner.key, 'lost-answer', 'usr_lost');
+    expect(retry.status).toBe(409);
+    expect(retry.body.code).toBe('IDEMPOTENCY_KEY_IN_USE');
+    expect(String(retry.body.detail)).toMatch(/carried out/);
+  });
+
+  test('a claim abandoned before anything committed is taken over after 5 minutes', async () => {
+    await sql`insert into idempotency_keys (scope, key, fingerprint, state, created_at) values (${'unused'}, 'abandoned', 'x', 'in_progress', now())`.execute(
+      ctx.service.database.db,
+    );
+    const keyId = (
+      await ctx.service.database.db
+        .selectFrom('api_keys')
+        .select('id')
+        .where('org_id', '=', org.orgId)
+        .where('user_id', '=', org.owner.userId)
+        .executeTakeFirstOrThrow()
+    ).id;
+    await sql`update idempotency_keys set scope = ${keyId}, created_at = now() - interval '10 minutes' where key = 'abandoned'`.execute(
+      ctx.service.database.db,
+    );
+    const taken = await addMember(org.owner.key, 'abandoned', 'usr_abandoned');
+    expect(taken.status).toBe(201);
+    const state = await ctx.service.database.db
+      .selectFrom('idempotency_keys')
+      .select('state')
+      .where('key', '=', 'abandoned')
+      .executeTakeFirstOrThrow();
+    expect(state.state).toBe('done');
+  });
+
   test('parallel requests with one key create one resource: the others replay it or are told it is in progress', async () => {
     const target = await addActor(ctx, org, 'member');
     const results = await Promise.all(

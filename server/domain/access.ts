@@ -99,7 +99,9 @@ export async function inOrganization<T>(
       const org = await lockOrganization(trx, orgId);
       if (!org) throw organizationNotFound();
       const actor = await loadActor(trx, ctx, orgId);
-      return work(trx, actor, org);
+      const result = await work(trx, actor, org);
+      await ctx.beforeCommit?.(trx);
+      return result;
     }),
   );
 }
@@ -119,7 +121,9 @@ export async function inOrganizationOrPlatform<T>(
     deps.db.transaction().execute(async (trx) => {
       if (!(await lockOrganization(trx, orgId))) throw organizationNotFound();
       const actor = ctx.principal.kind === 'platform' ? null : await loadActor(trx, ctx, orgId);
-      return work(trx, actor);
+      const result = await work(trx, actor);
+      await ctx.beforeCommit?.(trx);
+      return result;
     }),
   );
 }

@@ -1,4 +1,4 @@
-import type { Db } from '../storage/database.js';
+import type { Db, Trx } from '../storage/database.js';
 
 /**
  * Who is calling: a member's API key, the platform key (which is a member of nothing), or nobody
@@ -13,6 +13,8 @@ export type Principal =
 export interface RequestContext {
   principal: Principal;
   requestId: string;
+  /** Runs inside a change's transaction, just before it commits (idempotency marks its claim). */
+  beforeCommit?: (trx: Trx) => Promise<void>;
 }
 
 export interface Clock {

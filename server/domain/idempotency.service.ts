@@ -2,9 +2,12 @@ import {
   claimKey,
   completeKey,
   findKeyRecord,
+  markKeyCommitted,
+  releaseClaim,
   releaseKey,
   sweepKeys,
 } from '../storage/idempotency.repository.js';
+import type { Trx } from '../storage/database.js';
 import type { DomainDeps, Principal } from './context.js';
 import { AppError } from './errors.js';
 import { seal, unseal } from './secrets.js';
@@ -45,6 +48,7 @@ export async function claimIdempotencyKey(
     const record = await findKeyRecord(deps.db, scope, key);
     if (!record) continue;
     const age = now.getTime() - record.created_at.getTime();
+    // An abandoned claim whose change never committed may be taken over; a committed one never.
     const stale = record.state === 'in_progress' ? age > ABANDONED_MS : age > KEEP_MS;
     if (stale) {
       // Only the record seen is removed, never a claim another process just made.
@@ -61,6 +65,15 @@ export async function claimIdempotencyKey(
       throw new AppError(
         'IDEMPOTENCY_KEY_IN_USE',
         'A request with this Idempotency-Key is still being processed; retry shortly.',
+      );
+    }
+    if (record.state === 'committed') {
+      // Carried out, but its answer is not (yet) stored: never run it twice.
+      throw new AppError(
+        'IDEMPOTENCY_KEY_IN_USE',
+        age > ABANDONED_MS
+          ? 'The request with this Idempotency-Key was carried out, but its answer was lost; read the resource to see the result.'
+          : 'A request with this Idempotency-Key is still being processed; retry shortly.',
       );
     }
     const opened = unseal(record.body, secret);
@@ -95,6 +108,12 @@ export async function completeIdempotencyKey(
   });
 }
 
+/** The hook that marks the claim committed inside the transaction of the change it guards. */
+export function markCommittedHook(scope: string, key: string): (trx: Trx) => Promise<void> {
+  return (trx) => markKeyCommitted(trx, scope, key);
+}
+
+/** Gives the key up when its request failed before committing anything. */
 export async function releaseIdempotencyKey(deps: DomainDeps, scope: string, key: string) {
-  await releaseKey(deps.db, scope, key);
+  await releaseClaim(deps.db, scope, key);
 }

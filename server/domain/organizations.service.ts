@@ -110,6 +110,7 @@ export async function createOrganization(
           after: { apiKeyId: keyId, name: 'Owner key' },
         }),
       ]);
+      await ctx.beforeCommit?.(trx);
       const org = await findOrganization(trx, orgId);
       const ownerRecord = await findMember(trx, orgId, owner.userId);
       return {

@@ -11,6 +11,7 @@ import {
   claimIdempotencyKey,
   completeIdempotencyKey,
   idempotencyScope,
+  markCommittedHook,
   releaseIdempotencyKey,
 } from '../domain/idempotency.service.js';
 import { createHandlers, type HandlerDeps } from './handlers.js';
@@ -193,7 +194,11 @@ export function createApp(deps: AppDeps): express.Express {
                 'Idempotency-Key': idempotencyKey,
                 'X-Request-Id': req.get('x-request-id'),
               },
-              ctx: { principal, requestId: req.requestId! },
+              ctx: {
+                principal,
+                requestId: req.requestId!,
+                ...(claimed ? { beforeCommit: markCommittedHook(scope, idempotencyKey!) } : {}),
+              },
             });
           } catch (error) {
             // With a key, a refusal is an answer to remember like any other.

@@ -6,6 +6,7 @@ import pg from 'pg';
 import * as initial from './migrations/0001-initial.js';
 import * as idempotency from './migrations/0002-idempotency.js';
 import * as rateLimits from './migrations/0003-rate-limits.js';
+import * as idempotencyCommitted from './migrations/0004-idempotency-committed.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
 
@@ -81,6 +82,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-idempotency': idempotency,
   '0003-rate-limits': rateLimits,
+  '0004-idempotency-committed': idempotencyCommitted,
 };
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */

@@ -2,7 +2,7 @@ import type { Executor } from './database.js';
 
 export interface IdempotencyRecord {
   fingerprint: string;
-  state: 'in_progress' | 'done';
+  state: 'in_progress' | 'committed' | 'done';
   status: number | null;
   headers: Record<string, string> | null;
   body: unknown;
@@ -40,6 +40,16 @@ export async function findKeyRecord(
   return row ? { ...row, created_at: new Date(row.created_at) } : undefined;
 }
 
+/** Marks the claim inside the transaction of the change it guards. */
+export async function markKeyCommitted(ex: Executor, scope: string, key: string) {
+  await ex
+    .updateTable('idempotency_keys')
+    .set({ state: 'committed' })
+    .where('scope', '=', scope)
+    .where('key', '=', key)
+    .execute();
+}
+
 export async function completeKey(
   ex: Executor,
   scope: string,
@@ -64,6 +74,16 @@ export async function releaseKey(ex: Executor, scope: string, key: string, older
   let query = ex.deleteFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key);
   if (olderThan) query = query.where('created_at', '<', olderThan);
   await query.execute();
+}
+
+/** Gives up a claim whose change never committed (the request failed on the server's side). */
+export async function releaseClaim(ex: Executor, scope: string, key: string) {
+  await ex
+    .deleteFrom('idempotency_keys')
+    .where('scope', '=', scope)
+    .where('key', '=', key)
+    .where('state', '=', 'in_progress')
+    .execute();
 }
 
 export async function sweepKeys(ex: Executor, olderThan: Date) {

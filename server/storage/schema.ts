@@ -92,7 +92,7 @@ export interface IdempotencyKeysTable {
   scope: string;
   key: string;
   fingerprint: string;
-  state: 'in_progress' | 'done';
+  state: 'in_progress' | 'committed' | 'done';
   status: number | null;
   headers: ColumnType<Record<string, string> | null, string | null, string | null>;
   body: ColumnType<unknown, string | null, string | null>;
