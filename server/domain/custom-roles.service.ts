@@ -1,5 +1,5 @@
 import { insertAuditEvents } from '../storage/audit.repository.js';
-import { isUniqueViolation } from '../storage/errors.js';
+import { onUniqueViolation } from '../storage/errors.js';
 import { reassignRole, touchMembers } from '../storage/members.repository.js';
 import {
   deleteRole as deleteRoleRow,
@@ -106,14 +106,8 @@ async function moveDefault(
     );
 }
 
-async function translateNameClash<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isUniqueViolation(error, 'roles_name_unique')) throw roleNameTaken();
-    throw error;
-  }
-}
+const translateNameClash = <T>(work: () => Promise<T>) =>
+  onUniqueViolation('roles_name_unique', roleNameTaken, work);
 
 export interface NewRole {
   name: string;

@@ -1,6 +1,6 @@
 import { insertAuditEvents } from '../storage/audit.repository.js';
 import { insertKey } from '../storage/api-keys.repository.js';
-import { isUniqueViolation } from '../storage/errors.js';
+import { onUniqueViolation } from '../storage/errors.js';
 import { insertMember, findMember } from '../storage/members.repository.js';
 import {
   findOrganization,
@@ -44,8 +44,8 @@ export async function createOrganization(
   const keyId = deps.ids.next('key');
   const secret = newSecret();
   const now = deps.clock.now();
-  try {
-    return await deps.db.transaction().execute(async (trx) => {
+  return onUniqueViolation('organizations_slug_key', slugTaken, () =>
+    deps.db.transaction().execute(async (trx) => {
       await insertOrganization(trx, {
         id: orgId,
         name: input.name,
@@ -127,11 +127,8 @@ export async function createOrganization(
           secret,
         },
       };
-    });
-  } catch (error) {
-    if (isUniqueViolation(error, 'organizations_slug_key')) throw slugTaken();
-    throw error;
-  }
+    }),
+  );
 }
 
 export async function getOrganization(
@@ -151,8 +148,8 @@ export async function updateOrganization(
   orgId: string,
   patch: { name?: string; slug?: string },
 ): Promise<Organization> {
-  try {
-    return await inOrganization(deps, ctx, orgId, async (trx, actor, org) => {
+  return onUniqueViolation('organizations_slug_key', slugTaken, () =>
+    inOrganization(deps, ctx, orgId, async (trx, actor, org) => {
       requirePermission(actor, 'org:manage');
       const changes: { name?: string; slug?: string } = {};
       if (patch.name !== undefined && patch.name !== org.name) changes.name = patch.name;
@@ -171,9 +168,6 @@ export async function updateOrganization(
         }),
       ]);
       return toOrganization(updated);
-    });
-  } catch (error) {
-    if (isUniqueViolation(error, 'organizations_slug_key')) throw slugTaken();
-    throw error;
-  }
+    }),
+  );
 }

@@ -1,6 +1,6 @@
 import { insertAuditEvents } from '../storage/audit.repository.js';
 import type { Trx } from '../storage/database.js';
-import { isUniqueViolation } from '../storage/errors.js';
+import { onUniqueViolation } from '../storage/errors.js';
 import { findMember, touchMembers } from '../storage/members.repository.js';
 import {
   countTeams,
@@ -37,14 +37,8 @@ const teamPreconditionFailed = () =>
     'The team has changed since you read it (If-Match does not match its ETag); read it again.',
   );
 
-async function translateNameClash<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (isUniqueViolation(error, 'teams_name_unique')) throw teamNameTaken();
-    throw error;
-  }
-}
+const translateNameClash = <T>(work: () => Promise<T>) =>
+  onUniqueViolation('teams_name_unique', teamNameTaken, work);
 
 async function loadTeam(trx: Trx, orgId: string, teamId: string, pre: Precondition = {}) {
   const team = await findTeam(trx, orgId, teamId);

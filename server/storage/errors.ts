@@ -6,3 +6,17 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
   const message = typeof e.message === 'string' ? e.message : '';
   return e.constraint === constraint || message.includes(`"${constraint}"`);
 }
+
+/** Runs `work`, answering a unique violation on `constraint` with the error `toError` makes. */
+export async function onUniqueViolation<T>(
+  constraint: string,
+  toError: () => Error,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUniqueViolation(error, constraint)) throw toError();
+    throw error;
+  }
+}
