@@ -149,8 +149,9 @@ export interface paths {
      * Add a member
      * @description Adds a user to the organization, with the profile your identity provider knows.
      *
-     *     **Permission:** `members:invite`, and, when `roleId` is given, every permission of that role
-     *     (privilege ceiling: you cannot grant what you do not hold; `403 PRIVILEGE_CEILING` otherwise).
+     *     **Permission:** `members:invite`, and every permission of the role the member gets, the one
+     *     named by `roleId` or else the default role (privilege ceiling: you cannot grant what you do not
+     *     hold; `403 PRIVILEGE_CEILING` otherwise).
      *
      *     **Rules:**
      *     - **Nobody joins as owner:** `roleId: owner` is rejected with `400 VALIDATION_FAILED`. Add
