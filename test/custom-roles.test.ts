@@ -107,6 +107,18 @@ describe('createRole (rule 9)', () => {
     expect(events.data!.data).toHaveLength(2);
   });
 
+  test('rule 2 covers the default role too: an admin cannot add a member into a default role beyond them', async () => {
+    const org = await createOrg(ctx);
+    await createRole(org, 'Billing by default', ['org:read', 'billing:manage'], true);
+    const admin = await addActor(ctx, org, 'admin');
+    const { error, response } = await admin.client.POST('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId } },
+      body: { userId: 'usr_defaulted', email: 'defaulted@example.test' },
+    });
+    expect(response.status).toBe(403);
+    expect(error!.code).toBe('PRIVILEGE_CEILING');
+  });
+
   test("isDefault: addMember without roleId uses the organization's default role", async () => {
     const org = await createOrg(ctx);
     const role = await createRole(org, 'Newcomer', ['org:read'], true);
