@@ -11,13 +11,35 @@ import { createServer } from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import pg from 'pg';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
-const databaseUrl = /^postgres/.test(process.env.DATABASE_URL ?? '')
-  ? process.env.DATABASE_URL
-  : 'memory://';
+const onPostgres = /^postgres/.test(process.env.DATABASE_URL ?? '');
+
+/** A database of its own for the run: PGlite in memory, or a scratch PostgreSQL database. */
+async function benchDatabase() {
+  if (!onPostgres) return { url: 'memory://', drop: async () => {} };
+  const admin = process.env.DATABASE_URL;
+  const name = `mr_bench_${process.pid}`;
+  const run = async (statement) => {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`drop database if exists ${name} with (force)`);
+  await run(`create database ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
+}
+const database = await benchDatabase();
+const databaseUrl = database.url;
 
 function startService() {
   return new Promise((resolve, reject) => {
@@ -43,6 +65,10 @@ function startService() {
       if (url && curl) resolve({ child, url, ownerKey: curl[1], orgId: curl[2] });
     });
     child.on('exit', (code) => reject(new Error(`service exited with ${code}:\n${out}`)));
+    setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`service did not print its demo credentials within 60 s:\n${out}`));
+    }, 60_000).unref();
   });
 }
 
@@ -160,7 +186,7 @@ try {
   const ceiling = results[0].rps;
   const health = results[1].rps;
   console.log(
-    `\nmember-roles bench: ${seconds}s × ${connections} connections per case, database ${databaseUrl === 'memory://' ? 'PGlite (memory)' : 'PostgreSQL'}`,
+    `\nmember-roles bench: ${seconds}s × ${connections} connections per case, database ${onPostgres ? 'PostgreSQL' : 'PGlite (memory)'}`,
   );
   console.log(
     'case'.padEnd(44),
@@ -184,6 +210,10 @@ try {
     `\ndeep page / first page throughput: ${(deep / first).toFixed(2)} (keyset pagination: about 1)`,
   );
 } finally {
-  service.child.kill('SIGTERM');
+  await new Promise((resolve) => {
+    service.child.once('exit', resolve);
+    service.child.kill('SIGTERM');
+  });
   bare.close();
+  await database.drop();
 }
