@@ -9,9 +9,10 @@ import {
   touchKey,
 } from '../storage/api-keys.repository.js';
 import { insertAuditEvents } from '../storage/audit.repository.js';
+import type { Trx } from '../storage/database.js';
 import { findMember } from '../storage/members.repository.js';
 import { inOrganizationOrPlatform, type Actor } from './access.js';
-import { auditEvent } from './audit.js';
+import { auditEvent, type AuditChange } from './audit.js';
 import type { DomainDeps, Principal, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
 import { AppError, notFound } from './errors.js';
@@ -105,29 +106,44 @@ export async function createApiKey(
       );
     }
     const now = deps.clock.now();
-    const id = deps.ids.next('key');
-    const secret = newSecret();
-    await insertKey(trx, {
-      id,
-      org_id: orgId,
-      user_id: userId,
-      name: input.name,
-      prefix: secretPrefix(secret),
-      secret_hash: hashSecret(secret),
-      created_at: now,
-    });
-    await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, now, {
-        action: 'api_key.created',
-        targetUserId: userId,
-        targetId: id,
-        before: null,
-        after: { apiKeyId: id, name: input.name },
-      }),
-    ]);
-    const row = await findKey(trx, orgId, userId, id);
-    return { ...toApiKey(row!), secret };
+    const { apiKey, change } = await mintKey(deps, trx, orgId, userId, input.name, now);
+    await insertAuditEvents(trx, [auditEvent(deps, ctx, orgId, now, change)]);
+    return apiKey;
   });
+}
+
+/**
+ * Stores a new key for a member (only its hash) and returns it with its secret, shown this once,
+ * and the `api_key.created` change for the caller to audit with the rest of its transaction.
+ */
+export async function mintKey(
+  deps: DomainDeps,
+  trx: Trx,
+  orgId: string,
+  userId: string,
+  name: string,
+  now: Date,
+): Promise<{ apiKey: ApiKeyCreated; change: AuditChange }> {
+  const id = deps.ids.next('key');
+  const secret = newSecret();
+  await insertKey(trx, {
+    id,
+    org_id: orgId,
+    user_id: userId,
+    name,
+    prefix: secretPrefix(secret),
+    secret_hash: hashSecret(secret),
+    created_at: now,
+  });
+  const change: AuditChange = {
+    action: 'api_key.created',
+    targetUserId: userId,
+    targetId: id,
+    before: null,
+    after: { apiKeyId: id, name },
+  };
+  const row = await findKey(trx, orgId, userId, id);
+  return { apiKey: { ...toApiKey(row!), secret }, change };
 }
 
 /** The key's member, the owner, or the platform key may revoke a key. */

@@ -1,5 +1,4 @@
 import { insertAuditEvents } from '../storage/audit.repository.js';
-import { insertKey } from '../storage/api-keys.repository.js';
 import { onUniqueViolation } from '../storage/errors.js';
 import { insertMember, findMember } from '../storage/members.repository.js';
 import {
@@ -12,10 +11,10 @@ import { inOrganization, readInOrganization, requirePermission } from './access.
 import { auditEvent } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { AppError } from './errors.js';
+import { mintKey } from './api-keys.service.js';
 import type { ApiKeyCreated, Member, Organization } from './model.js';
 import { BUILT_IN_ROLES, DEFAULT_ROLE_ID, OWNER_ROLE_ID } from './permissions.js';
 import { toMember, toOrganization } from './representations.js';
-import { hashSecret, newSecret, secretPrefix } from './secrets.js';
 
 const slugTaken = () => new AppError('SLUG_TAKEN', 'Another organization already uses this slug.');
 
@@ -41,8 +40,6 @@ export async function createOrganization(
     );
   }
   const orgId = deps.ids.next('org');
-  const keyId = deps.ids.next('key');
-  const secret = newSecret();
   const now = deps.clock.now();
   return onUniqueViolation('organizations_slug_key', slugTaken, () =>
     deps.db.transaction().execute(async (trx) => {
@@ -80,15 +77,14 @@ export async function createOrganization(
         joined_at: now,
         updated_at: now,
       });
-      await insertKey(trx, {
-        id: keyId,
-        org_id: orgId,
-        user_id: owner.userId,
-        name: 'Owner key',
-        prefix: secretPrefix(secret),
-        secret_hash: hashSecret(secret),
-        created_at: now,
-      });
+      const { apiKey, change: keyCreated } = await mintKey(
+        deps,
+        trx,
+        orgId,
+        owner.userId,
+        'Owner key',
+        now,
+      );
       await insertAuditEvents(trx, [
         auditEvent(deps, ctx, orgId, now, {
           action: 'organization.created',
@@ -102,13 +98,7 @@ export async function createOrganization(
           before: null,
           after: { roleId: OWNER_ROLE_ID, status: 'active', email: owner.email },
         }),
-        auditEvent(deps, ctx, orgId, now, {
-          action: 'api_key.created',
-          targetUserId: owner.userId,
-          targetId: keyId,
-          before: null,
-          after: { apiKeyId: keyId, name: 'Owner key' },
-        }),
+        auditEvent(deps, ctx, orgId, now, keyCreated),
       ]);
       await ctx.beforeCommit?.(trx);
       const org = await findOrganization(trx, orgId);
@@ -116,16 +106,7 @@ export async function createOrganization(
       return {
         organization: toOrganization(org!),
         owner: toMember(ownerRecord!, []),
-        apiKey: {
-          id: keyId,
-          organizationId: orgId,
-          userId: owner.userId,
-          name: 'Owner key',
-          prefix: secretPrefix(secret),
-          createdAt: now.toISOString(),
-          lastUsedAt: null,
-          secret,
-        },
+        apiKey,
       };
     }),
   );
