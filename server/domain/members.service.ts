@@ -408,11 +408,12 @@ export async function removeMember(
     }
     const teamIds = await teamIdsOf(trx, orgId, userId);
     if (!(await deleteMember(trx, orgId, userId, target.version))) throw preconditionFailed();
+    const now = deps.clock.now();
     // The member counts of their role and teams changed.
-    await touchRoles(trx, orgId, [target.role_id], deps.clock.now());
-    await touchTeams(trx, orgId, teamIds, deps.clock.now());
+    await touchRoles(trx, orgId, [target.role_id], now);
+    await touchTeams(trx, orgId, teamIds, now);
     await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, deps.clock.now(), {
+      auditEvent(deps, ctx, orgId, now, {
         action: 'member.removed',
         targetUserId: userId,
         before: { roleId: target.role_id, status: target.status, email: target.email },

@@ -174,10 +174,11 @@ export async function deleteTeam(
   await inOrganization(deps, ctx, orgId, async (trx, actor) => {
     requirePermission(actor, 'teams:manage');
     const team = await loadTeam(trx, orgId, teamId, pre);
-    await touchMembers(trx, orgId, { teamId }, deps.clock.now()); // their teams change
+    const now = deps.clock.now();
+    await touchMembers(trx, orgId, { teamId }, now); // their teams change
     if (!(await deleteTeamRow(trx, orgId, teamId, team.version))) throw teamPreconditionFailed();
     await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, deps.clock.now(), {
+      auditEvent(deps, ctx, orgId, now, {
         action: 'team.deleted',
         targetId: teamId,
         before: { name: team.name, description: team.description },
@@ -273,10 +274,11 @@ export async function removeTeamMember(
     const current = await findTeamMember(trx, orgId, teamId, userId);
     if (!current) throw notFound('The team member');
     await deleteTeamMember(trx, orgId, teamId, userId);
-    await touchMembers(trx, orgId, { userIds: [userId] }, deps.clock.now());
-    await touchTeams(trx, orgId, [teamId], deps.clock.now());
+    const now = deps.clock.now();
+    await touchMembers(trx, orgId, { userIds: [userId] }, now);
+    await touchTeams(trx, orgId, [teamId], now);
     await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, deps.clock.now(), {
+      auditEvent(deps, ctx, orgId, now, {
         action: 'team_member.removed',
         targetUserId: userId,
         targetId: teamId,
