@@ -3,10 +3,12 @@
 #
 #   scripts/postgres.sh [start]   ensure it runs; print the DATABASE_URL on stdout (only that)
 #   scripts/postgres.sh stop      stop it
+#   scripts/postgres.sh restart   stop it (fast: connections are ended) and start it again
 #   scripts/postgres.sh url       print the DATABASE_URL
 #
 # Env: PGTEST_PORT (54329), PGTEST_DIR (data directory; default .data/pgtest), PGTEST_DB
 # (member_roles_test). Listens on 127.0.0.1 only, trust authentication, fsync off: for tests only.
+# pg_stat_statements is loaded, so the benchmark can count the statements each request costs.
 # As root it runs the server as the `postgres` system user (PostgreSQL refuses to run as root).
 set -euo pipefail
 
@@ -105,7 +107,8 @@ start() {
     # No Unix socket (its default directory may not exist or be writable); TCP on loopback only.
     as_owner "$bindir/pg_ctl" start -D "$datadir" -w -t 60 -l "$datadir/server.log" \
       -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=off \
-          -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
+          -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+          -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all" >/dev/null \
       || { log "failed to start; last lines of $datadir/server.log:"; tail -n 20 "$datadir/server.log" >&2; exit 1; }
   fi
 
@@ -131,6 +134,7 @@ stop() {
 case "${1:-start}" in
   start) start ;;
   stop) stop ;;
+  restart) stop; start ;;
   url) echo "$url" ;;
-  *) echo "usage: $0 [start|stop|url]" >&2; exit 2 ;;
+  *) echo "usage: $0 [start|stop|restart|url]" >&2; exit 2 ;;
 esac
