@@ -7,6 +7,7 @@ import type { operations } from './api.js';
  * letters, so registering in this order lets literals win in Express.
  * `auth` is `'none'` when the operation's effective security is `[]`; which credentials are
  * accepted (platform key or member key) is the server's business. `successStatus` is the lowest 2xx.
+ * `idempotent` is true when the operation declares the `Idempotency-Key` header.
  */
 export const routes = [
   {
@@ -16,6 +17,7 @@ export const routes = [
     expressPath: '/docs',
     auth: 'none',
     successStatus: 200,
+    idempotent: false,
     tag: 'Service',
   },
   {
@@ -25,6 +27,7 @@ export const routes = [
     expressPath: '/healthz',
     auth: 'none',
     successStatus: 200,
+    idempotent: false,
     tag: 'Service',
   },
   {
@@ -34,6 +37,7 @@ export const routes = [
     expressPath: '/openapi.json',
     auth: 'none',
     successStatus: 200,
+    idempotent: false,
     tag: 'Service',
   },
   {
@@ -43,6 +47,7 @@ export const routes = [
     expressPath: '/openapi.yaml',
     auth: 'none',
     successStatus: 200,
+    idempotent: false,
     tag: 'Service',
   },
   {
@@ -52,6 +57,7 @@ export const routes = [
     expressPath: '/readyz',
     auth: 'none',
     successStatus: 200,
+    idempotent: false,
     tag: 'Service',
   },
   {
@@ -61,6 +67,7 @@ export const routes = [
     expressPath: '/v1/organizations',
     auth: 'required',
     successStatus: 201,
+    idempotent: true,
     tag: 'Organizations',
   },
   {
@@ -70,6 +77,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Organizations',
   },
   {
@@ -79,6 +87,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Organizations',
   },
   {
@@ -88,6 +97,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/audit-events',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Audit',
   },
   {
@@ -97,6 +107,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/me',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Members',
   },
   {
@@ -106,6 +117,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Members',
   },
   {
@@ -115,6 +127,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members',
     auth: 'required',
     successStatus: 201,
+    idempotent: true,
     tag: 'Members',
   },
   {
@@ -124,6 +137,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members/:userId',
     auth: 'required',
     successStatus: 204,
+    idempotent: false,
     tag: 'Members',
   },
   {
@@ -133,6 +147,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members/:userId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Members',
   },
   {
@@ -142,6 +157,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members/:userId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Members',
   },
   {
@@ -151,6 +167,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members/:userId/api-keys',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'API keys',
   },
   {
@@ -160,6 +177,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members/:userId/api-keys',
     auth: 'required',
     successStatus: 201,
+    idempotent: true,
     tag: 'API keys',
   },
   {
@@ -169,6 +187,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members/:userId/api-keys/:keyId',
     auth: 'required',
     successStatus: 204,
+    idempotent: false,
     tag: 'API keys',
   },
   {
@@ -178,6 +197,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/members/:userId/role',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Members',
   },
   {
@@ -187,6 +207,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/ownership-transfer',
     auth: 'required',
     successStatus: 200,
+    idempotent: true,
     tag: 'Members',
   },
   {
@@ -196,6 +217,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/roles',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Roles',
   },
   {
@@ -205,6 +227,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/roles',
     auth: 'required',
     successStatus: 201,
+    idempotent: true,
     tag: 'Roles',
   },
   {
@@ -214,6 +237,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/roles/:roleId',
     auth: 'required',
     successStatus: 204,
+    idempotent: false,
     tag: 'Roles',
   },
   {
@@ -223,6 +247,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/roles/:roleId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Roles',
   },
   {
@@ -232,6 +257,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/roles/:roleId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Roles',
   },
   {
@@ -241,6 +267,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Teams',
   },
   {
@@ -250,6 +277,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams',
     auth: 'required',
     successStatus: 201,
+    idempotent: true,
     tag: 'Teams',
   },
   {
@@ -259,6 +287,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams/:teamId',
     auth: 'required',
     successStatus: 204,
+    idempotent: false,
     tag: 'Teams',
   },
   {
@@ -268,6 +297,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams/:teamId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Teams',
   },
   {
@@ -277,6 +307,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams/:teamId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Teams',
   },
   {
@@ -286,6 +317,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams/:teamId/members',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Teams',
   },
   {
@@ -295,6 +327,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams/:teamId/members/:userId',
     auth: 'required',
     successStatus: 204,
+    idempotent: false,
     tag: 'Teams',
   },
   {
@@ -304,6 +337,7 @@ export const routes = [
     expressPath: '/v1/organizations/:orgId/teams/:teamId/members/:userId',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Teams',
   },
   {
@@ -313,6 +347,7 @@ export const routes = [
     expressPath: '/v1/permissions',
     auth: 'required',
     successStatus: 200,
+    idempotent: false,
     tag: 'Permissions',
   },
 ] as const;

@@ -140,6 +140,13 @@ function effectiveAuth(doc, op, where) {
   return 'required';
 }
 
+/** True when the operation (or its path) declares the `Idempotency-Key` header. */
+function takesIdempotencyKey(doc, item, op) {
+  return [...(item.parameters ?? []), ...(op.parameters ?? [])]
+    .map((p) => resolveLocalRef(doc, p))
+    .some((p) => p?.in === 'header' && p.name.toLowerCase() === 'idempotency-key');
+}
+
 function successStatus(op, where) {
   const codes = Object.keys(op.responses ?? {})
     .filter((c) => /^2\d\d$/.test(c))
@@ -171,6 +178,7 @@ function collectRoutes(doc) {
         expressPath: toExpressPath(oasPath),
         auth: effectiveAuth(doc, op, where),
         successStatus: successStatus(op, where),
+        idempotent: takesIdempotencyKey(doc, item, op),
         tag: op.tags?.[0] ?? null,
       });
     }
@@ -198,6 +206,7 @@ import type { operations } from './api.js';
  * letters, so registering in this order lets literals win in Express.
  * \`auth\` is \`'none'\` when the operation's effective security is \`[]\`; which credentials are
  * accepted (platform key or member key) is the server's business. \`successStatus\` is the lowest 2xx.
+ * \`idempotent\` is true when the operation declares the \`Idempotency-Key\` header.
  */
 export const routes = [
 ${entries}

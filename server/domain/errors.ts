@@ -1,4 +1,9 @@
-/** The stable error codes of the contract (`ErrorCode` in openapi/), with their HTTP status. */
+import type { components } from '../../generated/api.js';
+
+/** The stable error codes, as the contract's `ErrorCode` lists them. */
+export type ErrorCode = components['schemas']['ErrorCode'];
+
+/** The HTTP status of each code: exactly the contract's codes, no more, no fewer. */
 export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
@@ -26,11 +31,8 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
-  NOT_IMPLEMENTED: 501,
   SERVICE_UNAVAILABLE: 503,
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
+} as const satisfies Record<ErrorCode, number>;
 
 export interface FieldError {
   location: 'body' | 'path' | 'query' | 'header';

@@ -1,21 +1,9 @@
-export const PERMISSIONS = [
-  'org:read',
-  'org:manage',
-  'members:read',
-  'members:invite',
-  'members:manage',
-  'members:remove',
-  'roles:read',
-  'roles:manage',
-  'teams:read',
-  'teams:manage',
-  'audit:read',
-  'api_keys:manage',
-  'billing:manage',
-] as const;
+import type { components } from '../../generated/api.js';
 
-export type Permission = (typeof PERMISSIONS)[number];
+/** The service's permissions, as the contract's `Permission` lists them. */
+export type Permission = components['schemas']['Permission'];
 
+/** Every permission of the contract with its description (a missing or unknown one fails `tsc`). */
 export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'org:read': 'See the organization.',
   'org:manage': 'Rename the organization and change its slug.',
@@ -31,6 +19,8 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'api_keys:manage': 'Manage API keys.',
   'billing:manage': 'Manage billing.',
 };
+
+export const PERMISSIONS = Object.keys(PERMISSION_DESCRIPTIONS) as readonly Permission[];
 
 export type BuiltInRoleId = 'owner' | 'admin' | 'member' | 'viewer';
 

@@ -32,7 +32,6 @@ const TITLES: Record<ErrorCode, string> = {
   RATE_LIMITED: 'Too many requests',
   HEADERS_TOO_LARGE: 'Request headers too large',
   INTERNAL: 'Internal error',
-  NOT_IMPLEMENTED: 'Not implemented',
   SERVICE_UNAVAILABLE: 'Service unavailable',
 };
 
