@@ -1,6 +1,7 @@
 import type { DomainDeps, RequestContext } from './domain/context.js';
 import { addMember, changeMember } from './domain/members.service.js';
 import { createOrganization } from './domain/organizations.service.js';
+import { hashSecret } from './infra/secrets.js';
 
 export interface DemoCredentials {
   organizationId: string;
@@ -10,7 +11,7 @@ export interface DemoCredentials {
 
 /** A small organization to try the API on: one member of each built-in role, one suspended. */
 export async function seedDemo(deps: DomainDeps): Promise<DemoCredentials> {
-  const platform: RequestContext = { principal: { kind: 'platform' }, requestId: 'demo-seed' };
+  const platform: RequestContext = { credential: { kind: 'platform' }, requestId: 'demo-seed' };
   const created = await createOrganization(deps, platform, {
     name: 'Acme Robotics',
     slug: 'acme',
@@ -22,12 +23,7 @@ export async function seedDemo(deps: DomainDeps): Promise<DemoCredentials> {
   });
   const orgId = created.organization.id;
   const owner: RequestContext = {
-    principal: {
-      kind: 'member',
-      organizationId: orgId,
-      userId: created.owner.userId,
-      apiKeyId: created.apiKey.id,
-    },
+    credential: { kind: 'key', secretHash: hashSecret(created.apiKey.secret) },
     requestId: 'demo-seed',
   };
   const people = [

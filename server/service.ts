@@ -5,8 +5,9 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
 import { seedDemo, type DemoCredentials } from './demo.js';
 import { loadDocuments } from './documents.js';
-import { hashSecret, newSecret } from './domain/secrets.js';
+import { hashSecret, newSecret } from './infra/secrets.js';
 import { createApp } from './http/app.js';
+import { UsageRecorder } from './infra/usage.js';
 import { answerParserErrors } from './http/problem.js';
 import { systemClock, ulidIds } from './ids.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
@@ -93,13 +94,19 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
     }
     save(file, saved);
 
+    const usage = new UsageRecorder({
+      db: database.db,
+      logger: log,
+      perMinute: config.rateLimitPerMinute,
+      shared: database.engine === 'postgres',
+    });
+    usage.start();
     const app = createApp({
       ...deps,
       document: loadDocuments(),
       logger: log,
       platformKeyHash,
-      rateLimitPerMinute: config.rateLimitPerMinute,
-      rateLimitStore: database.engine === 'postgres' ? 'database' : 'memory',
+      usage,
       validateResponses: !config.production,
     });
     const server = await new Promise<Server>((resolve, reject) => {
@@ -119,6 +126,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await usage.stop();
         await database.close();
       })());
 

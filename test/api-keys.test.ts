@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { hashSecret } from '../server/domain/secrets.js';
+import { hashSecret } from '../server/infra/secrets.js';
 import { startTestService, type TestContext } from './support/context.js';
 import { addActor, createOrg, mintKey } from './support/scenario.js';
 

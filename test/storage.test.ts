@@ -16,7 +16,7 @@ beforeAll(async () => {
   await migrateToLatest(database.db);
   const created = await createOrganization(
     { db: database.db, clock: systemClock, ids: ulidIds() },
-    { principal: { kind: 'platform' }, requestId: 'storage-test' },
+    { credential: { kind: 'platform' }, requestId: 'storage-test' },
     { name: 'Schema', slug: 'schema', owner: { userId: 'owner', email: 'o@example.test' } },
   );
   orgId = created.organization.id;

@@ -1,11 +1,21 @@
-import { keyExists } from '../storage/api-keys.repository.js';
-import { findMember, type MemberRecord } from '../storage/members.repository.js';
-import { lockOrganization } from '../storage/organizations.repository.js';
-import type { Executor, Trx } from '../storage/database.js';
+import {
+  findActorByKey,
+  lockOrganizationFor,
+  readWithActor,
+  type ActorAnswer,
+  type ActorRecord,
+  type Caller,
+  type Facts,
+} from '../storage/access.repository.js';
+import { insertAuditEventsQuery } from '../storage/audit.repository.js';
+import type { Db, Executor, Trx } from '../storage/database.js';
+import { markKeyCommitted } from '../storage/idempotency.repository.js';
 import { withTransactionRetry } from '../storage/retry.js';
 import type { OrganizationRow } from '../storage/schema.js';
+import { runWrites, type Write } from '../storage/write-batch.js';
+import { AppError, notFound } from '../errors.js';
+import { auditEvent, type AuditChange } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
-import { AppError, notFound } from './errors.js';
 import { OWNER_ROLE_ID, type Permission } from './permissions.js';
 
 /** The calling member, as the database says now: a role change applies to the very next request. */
@@ -19,42 +29,49 @@ export interface Actor {
 
 export const organizationNotFound = () => notFound('The organization');
 
-/**
- * Rule 7 (tenancy): anyone who is not an active member of the organization gets the same 404 as
- * for an organization that does not exist. Rule 8: a suspended member is refused with 403.
- */
-export async function loadActor(ex: Executor, ctx: RequestContext, orgId: string): Promise<Actor> {
-  const { principal } = ctx;
-  if (!isMemberOf(ctx, orgId) || principal.kind !== 'member') throw organizationNotFound();
-  const [record, key] = await Promise.all([
-    findMember(ex, orgId, principal.userId),
-    keyExists(ex, principal.apiKeyId),
-  ]);
-  if (!record) throw organizationNotFound();
-  // A key revoked while this request was on its way acts no more.
-  if (!key) throw new AppError('UNAUTHENTICATED', 'The API key is not valid.');
-  if (record.status !== 'active') {
-    throw new AppError(
-      'MEMBER_SUSPENDED',
-      'Your membership is suspended; your API keys are refused.',
-    );
+const unknownKey = () => new AppError('UNAUTHENTICATED', 'The API key is not valid.');
+
+const suspended = () =>
+  new AppError('MEMBER_SUSPENDED', 'Your membership is suspended; your API keys are refused.');
+
+function callerOf(ctx: RequestContext): Caller {
+  if (ctx.credential.kind === 'anonymous') {
+    throw new AppError('UNAUTHENTICATED', 'Send an API key.');
   }
-  return toActor(record, principal.apiKeyId);
+  return ctx.credential;
 }
 
-function toActor(record: MemberRecord, apiKeyId: string): Actor {
+function toActor(record: ActorRecord): Actor {
   return {
     userId: record.user_id,
-    apiKeyId,
+    apiKeyId: record.key_id,
     roleId: record.role_id,
     permissions: new Set(record.role_permissions as Permission[]),
     isOwner: record.role_id === OWNER_ROLE_ID,
   };
 }
 
-/** Whether the caller's key belongs to this organization (checked before any lock is taken). */
-function isMemberOf(ctx: RequestContext, orgId: string): boolean {
-  return ctx.principal.kind === 'member' && ctx.principal.organizationId === orgId;
+/**
+ * Who the key acts as in this organization. An unknown (or revoked) key is 401. Rule 8: a
+ * suspended member's keys are refused with 403. Rule 7 (tenancy): anyone who is not a member of
+ * the organization gets the same 404 as for an organization that does not exist.
+ */
+function actorIn(record: ActorRecord | null | undefined, orgId: string): Actor {
+  if (!record) throw unknownKey();
+  if (record.status !== 'active') throw suspended();
+  if (record.org_id !== orgId) throw organizationNotFound();
+  return toActor(record);
+}
+
+/**
+ * The member a key belongs to, for operations outside any one organization: 401 for an unknown
+ * key, 403 for a suspended member.
+ */
+export async function memberOfKey(db: Db, ctx: RequestContext): Promise<Actor> {
+  const caller = callerOf(ctx);
+  if (caller.kind !== 'key') throw new AppError('INSUFFICIENT_PERMISSION', 'Use a member’s key.');
+  const record = await findActorByKey(db, caller.secretHash);
+  return actorIn(record, record?.org_id ?? '');
 }
 
 /** Rule 1 and its kin: the actor's current role must hold the permission. */
@@ -82,27 +99,94 @@ export function requireWithinCeiling(actor: Actor, permissions: Iterable<string>
   }
 }
 
+type NoFacts = Record<string, never>;
+
+async function ask<F extends Record<string, unknown>>(
+  ex: Executor,
+  caller: Caller,
+  orgId: string,
+  facts: Facts<F> | undefined,
+  platform: boolean,
+): Promise<{ actor: Actor | null; answer: ActorAnswer<F> }> {
+  const answer = await readWithActor<F>(ex, caller, orgId, facts ?? ({} as Facts<F>), platform);
+  if (caller.kind === 'platform') {
+    if (!answer.org) throw organizationNotFound();
+    return { actor: null, answer };
+  }
+  const actor = actorIn(answer.actor, orgId);
+  if (!answer.org) throw organizationNotFound();
+  return { actor, answer };
+}
+
 /**
- * Runs a write inside one organization: opens the transaction, takes the organization's lock
- * (so concurrent writes to it are serialized), and loads the actor under that lock.
+ * A read inside one organization. Authentication, the actor's current role, tenancy and the
+ * `facts` are one statement, without a transaction; `work` applies the rules to them and may ask
+ * the database once more (a list's page, say).
  */
-export async function inOrganization<T>(
+export async function readInOrganization<T, F extends Record<string, unknown> = NoFacts>(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
-  work: (trx: Trx, actor: Actor, org: OrganizationRow) => Promise<T>,
+  work: (db: Executor, actor: Actor, facts: F, org: OrganizationRow) => Promise<T> | T,
+  facts?: Facts<F>,
 ): Promise<T> {
-  // Tenancy first: a stranger's request never takes another organization's lock.
-  if (!isMemberOf(ctx, orgId)) throw organizationNotFound();
-  return withTransactionRetry(() =>
-    deps.db.transaction().execute(async (trx) => {
-      const org = await lockOrganization(trx, orgId);
-      if (!org) throw organizationNotFound();
-      const actor = await loadActor(trx, ctx, orgId);
-      const result = await work(trx, actor, org);
-      await ctx.beforeCommit?.(trx);
-      return result;
-    }),
+  const caller = callerOf(ctx);
+  if (caller.kind === 'platform') throw organizationNotFound(); // a member of nothing
+  const { actor, answer } = await ask(deps.db, caller, orgId, facts, false);
+  return work(deps.db, actor!, answer.facts, answer.org!);
+}
+
+/** As `readInOrganization`, for the reads the platform key may also make (actor null). */
+export async function readInOrganizationOrPlatform<T, F extends Record<string, unknown> = NoFacts>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  work: (db: Executor, actor: Actor | null, facts: F, org: OrganizationRow) => Promise<T> | T,
+  facts?: Facts<F>,
+): Promise<T> {
+  const { actor, answer } = await ask(deps.db, callerOf(ctx), orgId, facts, true);
+  return work(deps.db, actor, answer.facts, answer.org!);
+}
+
+/** What a change inside one organization works with, besides its transaction. */
+export interface Change<F> {
+  /** The change's one reading of the clock. */
+  now: Date;
+  /** The facts asked for, read under the organization's lock together with the actor. */
+  facts: F;
+  /** Rule 11: the change's audit events, written in its transaction with its last writes. */
+  audit: (...changes: AuditChange[]) => void;
+  /**
+   * A write sent with the audit events and the idempotency mark in the change's last statement;
+   * `expect` names how many rows it must touch and the error when it does not (the change then
+   * rolls back). Writes to the same row, or whose order matters, are run directly instead.
+   */
+  defer: (write: Write, expect?: { rows: number; otherwise: () => AppError }) => void;
+}
+
+interface Deferred {
+  write: Write;
+  expect?: { rows: number; otherwise: () => AppError };
+}
+
+/**
+ * The unit of work every change inside one organization goes through: one transaction that takes
+ * the organization's lock (only for a caller entitled to contend for it: tenancy first), reads
+ * the actor and the `facts` under it, runs the rules and changes of `work`, then writes the
+ * deferred writes, the audit events and the idempotency mark together, and commits. Nothing can
+ * forget a step: a change without its audit event or its idempotency mark cannot be written.
+ */
+export async function inOrganization<T, F extends Record<string, unknown> = NoFacts>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  work: (trx: Trx, actor: Actor, org: OrganizationRow, change: Change<F>) => Promise<T>,
+  facts?: Facts<F>,
+): Promise<T> {
+  const caller = callerOf(ctx);
+  if (caller.kind === 'platform') throw organizationNotFound(); // a member of nothing
+  return unitOfWork(deps, ctx, caller, orgId, facts, false, (trx, actor, org, change) =>
+    work(trx, actor!, org, change),
   );
 }
 
@@ -110,35 +194,93 @@ export async function inOrganization<T>(
  * As `inOrganization`, for the operations the platform key may also perform: the actor is null
  * when the platform key calls (it is a member of nothing, but may manage keys).
  */
-export async function inOrganizationOrPlatform<T>(
+export async function inOrganizationOrPlatform<T, F extends Record<string, unknown> = NoFacts>(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
-  work: (trx: Trx, actor: Actor | null) => Promise<T>,
+  work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
+  facts?: Facts<F>,
 ): Promise<T> {
-  if (ctx.principal.kind !== 'platform' && !isMemberOf(ctx, orgId)) throw organizationNotFound();
+  return unitOfWork(deps, ctx, callerOf(ctx), orgId, facts, true, work);
+}
+
+async function unitOfWork<T, F extends Record<string, unknown>>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  caller: Caller,
+  orgId: string,
+  facts: Facts<F> | undefined,
+  platform: boolean,
+  work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
+): Promise<T> {
   return withTransactionRetry(() =>
     deps.db.transaction().execute(async (trx) => {
-      if (!(await lockOrganization(trx, orgId))) throw organizationNotFound();
-      const actor = ctx.principal.kind === 'platform' ? null : await loadActor(trx, ctx, orgId);
-      const result = await work(trx, actor);
-      await ctx.beforeCommit?.(trx);
-      return result;
+      if (!(await lockOrganizationFor(trx, caller, orgId))) {
+        // Not entitled to the lock: say why without touching the organization.
+        if (caller.kind === 'key') actorIn(await findActorByKey(trx, caller.secretHash), orgId);
+        throw organizationNotFound();
+      }
+      const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
+      return changeIn(deps, ctx, trx, actor, orgId, answer.facts, (change) =>
+        work(trx, actor, answer.org!, change),
+      );
     }),
   );
 }
 
-/** Reads run without the lock, on a consistent snapshot of one transaction. */
-export async function readInOrganization<T>(
+/**
+ * A change the platform key makes to a new organization (`orgId`, not yet written): the same unit
+ * of work without a lock to take, since nobody else can know the organization yet.
+ */
+export async function platformChange<T>(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
-  work: (ex: Trx, actor: Actor) => Promise<T>,
+  refusal: string,
+  work: (trx: Trx, change: Change<NoFacts>) => Promise<T>,
 ): Promise<T> {
+  const caller = callerOf(ctx);
+  if (caller.kind !== 'platform') {
+    await memberOfKey(deps.db, ctx); // an unknown or suspended key says so first
+    throw new AppError('INSUFFICIENT_PERMISSION', refusal);
+  }
   return withTransactionRetry(() =>
     deps.db
       .transaction()
-      .setIsolationLevel('repeatable read')
-      .execute(async (trx) => work(trx, await loadActor(trx, ctx, orgId))),
+      .execute((trx) => changeIn(deps, ctx, trx, null, orgId, {}, (change) => work(trx, change))),
   );
+}
+
+/** Runs a change's rules and writes, then its last writes, audit events and idempotency mark. */
+async function changeIn<T, F>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  trx: Trx,
+  actor: Actor | null,
+  orgId: string,
+  facts: F,
+  work: (change: Change<F>) => Promise<T>,
+): Promise<T> {
+  const now = deps.clock.now();
+  const audits: AuditChange[] = [];
+  const deferred: Deferred[] = [];
+  const result = await work({
+    now,
+    facts,
+    audit: (...changes) => audits.push(...changes),
+    defer: (write, expect) => deferred.push(expect ? { write, expect } : { write }),
+  });
+  const writes = deferred.map((d) => d.write);
+  if (audits.length > 0) {
+    const events = audits.map((change) => auditEvent(deps, ctx, actor, orgId, now, change));
+    writes.push(insertAuditEventsQuery(trx, events));
+  }
+  if (ctx.idempotency) {
+    writes.push(markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key));
+  }
+  const touched = await runWrites(trx, writes);
+  deferred.forEach(({ expect }, i) => {
+    if (expect && touched[i] !== expect.rows) throw expect.otherwise();
+  });
+  return result;
 }

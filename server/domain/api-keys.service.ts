@@ -1,56 +1,20 @@
-import { timingSafeEqual } from 'node:crypto';
 import {
   countKeys,
   deleteKey,
   findKey,
-  findKeyOwnerByHash,
   insertKey,
   listKeys,
-  touchKey,
 } from '../storage/api-keys.repository.js';
-import { insertAuditEvents } from '../storage/audit.repository.js';
-import type { Trx } from '../storage/database.js';
+import type { Executor, Trx } from '../storage/database.js';
 import { findMember } from '../storage/members.repository.js';
-import { inOrganizationOrPlatform, type Actor } from './access.js';
-import { auditEvent, type AuditChange } from './audit.js';
-import type { DomainDeps, Principal, RequestContext } from './context.js';
+import { inOrganizationOrPlatform, readInOrganizationOrPlatform, type Actor } from './access.js';
+import type { AuditChange } from './audit.js';
+import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
-import { AppError, notFound } from './errors.js';
+import { AppError, notFound } from '../errors.js';
 import type { ApiKey, ApiKeyCreated, Page } from './model.js';
 import { toApiKey } from './representations.js';
-import { hashSecret, newSecret, secretPrefix } from './secrets.js';
-
-/**
- * Resolves a presented secret: the platform key, a member's key, or nothing. Rule 8: a suspended
- * member's keys are refused.
- */
-export async function authenticate(
-  deps: DomainDeps,
-  platformKeyHash: string,
-  secret: string,
-): Promise<Principal | undefined> {
-  const hash = hashSecret(secret);
-  if (timingSafeEqual(Buffer.from(hash), Buffer.from(platformKeyHash))) return { kind: 'platform' };
-  const owner = await findKeyOwnerByHash(deps.db, hash);
-  if (!owner) return undefined;
-  if (owner.status !== 'active') {
-    throw new AppError(
-      'MEMBER_SUSPENDED',
-      'Your membership is suspended; your API keys are refused.',
-    );
-  }
-  return {
-    kind: 'member',
-    organizationId: owner.org_id,
-    userId: owner.user_id,
-    apiKeyId: owner.key_id,
-  };
-}
-
-/** Notes that a key was used (at most once a minute); called after a successful request. */
-export async function recordKeyUse(deps: DomainDeps, principal: Principal): Promise<void> {
-  if (principal.kind === 'member') await touchKey(deps.db, principal.apiKeyId, deps.clock.now());
-}
+import { hashSecret, newSecret, secretPrefix } from '../infra/secrets.js';
 
 /** Limits are per key: a bound on keys keeps anyone from multiplying their own limit. */
 export const MAX_KEYS_PER_MEMBER = 20;
@@ -65,7 +29,7 @@ function requireSelf(actor: Actor | null, userId: string) {
   if (actor && actor.userId !== userId) throw ownKeysOnly();
 }
 
-async function requireMember(trx: Parameters<typeof findMember>[0], orgId: string, userId: string) {
+async function requireMember(trx: Executor, orgId: string, userId: string) {
   if (!(await findMember(trx, orgId, userId))) throw notFound('The member');
 }
 
@@ -76,7 +40,7 @@ export async function listApiKeys(
   userId: string,
   query: { limit: number; cursor?: string },
 ): Promise<Page<ApiKey>> {
-  return inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
+  return readInOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
     requireSelf(actor, userId);
     await requireMember(trx, orgId, userId);
     const list = `api-keys:${userId}`;
@@ -96,7 +60,7 @@ export async function createApiKey(
   userId: string,
   input: { name: string },
 ): Promise<ApiKeyCreated> {
-  return inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
+  return inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     requireSelf(actor, userId);
     await requireMember(trx, orgId, userId);
     if ((await countKeys(trx, orgId, userId)) >= MAX_KEYS_PER_MEMBER) {
@@ -105,9 +69,8 @@ export async function createApiKey(
         `A member has at most ${MAX_KEYS_PER_MEMBER} API keys; revoke one first.`,
       );
     }
-    const now = deps.clock.now();
     const { apiKey, change } = await mintKey(deps, trx, orgId, userId, input.name, now);
-    await insertAuditEvents(trx, [auditEvent(deps, ctx, orgId, now, change)]);
+    audit(change);
     return apiKey;
   });
 }
@@ -154,7 +117,7 @@ export async function revokeApiKey(
   userId: string,
   keyId: string,
 ): Promise<void> {
-  await inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
+  await inOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor, _org, { audit }) => {
     if (actor && actor.userId !== userId && !actor.isOwner) {
       throw new AppError(
         'INSUFFICIENT_PERMISSION',
@@ -164,14 +127,12 @@ export async function revokeApiKey(
     const key = await findKey(trx, orgId, userId, keyId);
     if (!key) throw notFound('The API key');
     await deleteKey(trx, keyId);
-    await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, deps.clock.now(), {
-        action: 'api_key.revoked',
-        targetUserId: userId,
-        targetId: keyId,
-        before: { apiKeyId: keyId, name: key.name },
-        after: null,
-      }),
-    ]);
+    audit({
+      action: 'api_key.revoked',
+      targetUserId: userId,
+      targetId: keyId,
+      before: { apiKeyId: keyId, name: key.name },
+      after: null,
+    });
   });
 }

@@ -1,4 +1,5 @@
 import type { NewAuditEvent } from '../storage/schema.js';
+import type { Actor } from './access.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import type { AuditAction, AuditSnapshot } from './model.js';
 
@@ -10,22 +11,22 @@ export interface AuditChange {
   after: AuditSnapshot | null;
 }
 
-/** Rule 11: the event row for a change, written by the caller in the change's transaction. */
+/** Rule 11: the event row for a change (null actor: the platform key), written in its transaction. */
 export function auditEvent(
   deps: DomainDeps,
   ctx: RequestContext,
+  actor: Actor | null,
   orgId: string,
   now: Date,
   change: AuditChange,
 ): NewAuditEvent {
-  const { principal } = ctx;
   return {
     id: deps.ids.next('evt'),
     org_id: orgId,
     action: change.action,
-    actor_type: principal.kind === 'member' ? 'member' : 'platform',
-    actor_user_id: principal.kind === 'member' ? principal.userId : null,
-    actor_key_id: principal.kind === 'member' ? principal.apiKeyId : null,
+    actor_type: actor ? 'member' : 'platform',
+    actor_user_id: actor?.userId ?? null,
+    actor_key_id: actor?.apiKeyId ?? null,
     target_user_id: change.targetUserId ?? null,
     target_id: change.targetId ?? null,
     before: change.before ? JSON.stringify(change.before) : null,

@@ -1,20 +1,20 @@
-import type { Db, Trx } from '../storage/database.js';
+import type { Caller } from '../storage/access.repository.js';
+import type { Db } from '../storage/database.js';
 
 /**
- * Who is calling: a member's API key, the platform key (which is a member of nothing), or nobody
- * (on the operations the contract leaves open).
+ * What a request presented, before the database is asked: a member's API key (by its hash), the
+ * platform key (recognised by its hash alone; it is a member of nothing), or nothing (on the
+ * operations the contract leaves open). Which member a key belongs to, and whether it still
+ * acts, is read in the same statement as the answer.
  */
-export type Principal =
-  | { kind: 'member'; organizationId: string; userId: string; apiKeyId: string }
-  | { kind: 'platform' }
-  | { kind: 'anonymous' };
+export type Credential = Caller | { kind: 'anonymous' };
 
 /** What every use case receives about the request it serves. */
 export interface RequestContext {
-  principal: Principal;
+  credential: Credential;
   requestId: string;
-  /** Runs inside a change's transaction, just before it commits (idempotency marks its claim). */
-  beforeCommit?: (trx: Trx) => Promise<void>;
+  /** The `Idempotency-Key` claim this change marks committed inside its own transaction. */
+  idempotency?: { scope: string; key: string };
 }
 
 export interface Clock {

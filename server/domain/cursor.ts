@@ -1,4 +1,4 @@
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 import { isStorableText } from './text.js';
 
 const badCursor = () =>

@@ -1,4 +1,3 @@
-import { insertAuditEvents } from '../storage/audit.repository.js';
 import { onUniqueViolation } from '../storage/errors.js';
 import { reassignRole, touchMembers } from '../storage/members.repository.js';
 import {
@@ -12,11 +11,10 @@ import {
   type RoleRecord,
 } from '../storage/roles.repository.js';
 import type { Trx } from '../storage/database.js';
-import type { NewAuditEvent } from '../storage/schema.js';
 import { inOrganization, requirePermission, requireWithinCeiling, type Actor } from './access.js';
-import { auditEvent } from './audit.js';
+import type { AuditChange } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
-import { AppError, invalid, notFound } from './errors.js';
+import { AppError, invalid, notFound } from '../errors.js';
 import { preconditionHolds, type Precondition } from './members.service.js';
 import type { AuditSnapshot, Role } from './model.js';
 import {
@@ -88,7 +86,7 @@ async function moveDefault(
   roleId: string,
   now: Date,
   reported?: string,
-): Promise<NewAuditEvent[]> {
+): Promise<AuditChange[]> {
   const { cleared, set } = await makeDefaultRole(trx, orgId, roleId, now);
   const flips = [
     ...cleared.map((id) => ({ id, isDefault: false })),
@@ -96,14 +94,12 @@ async function moveDefault(
   ];
   return flips
     .filter((flip) => flip.id !== reported)
-    .map((flip) =>
-      auditEvent(deps, ctx, orgId, now, {
-        action: 'role.updated',
-        targetId: flip.id,
-        before: { isDefault: !flip.isDefault },
-        after: { isDefault: flip.isDefault },
-      }),
-    );
+    .map((flip) => ({
+      action: 'role.updated',
+      targetId: flip.id,
+      before: { isDefault: !flip.isDefault },
+      after: { isDefault: flip.isDefault },
+    }));
 }
 
 const translateNameClash = <T>(work: () => Promise<T>) =>
@@ -124,11 +120,10 @@ export async function createRole(
   input: NewRole,
 ): Promise<Role> {
   return translateNameClash(() =>
-    inOrganization(deps, ctx, orgId, async (trx, actor) => {
+    inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
       requirePermission(actor, 'roles:manage');
       requireWithinCeiling(actor, input.permissions, 'The new role');
       await requireFreeName(trx, orgId, input.name);
-      const now = deps.clock.now();
       const id = deps.ids.next('role');
       const permissions = [...new Set(input.permissions)];
       await insertRoles(trx, [
@@ -147,15 +142,15 @@ export async function createRole(
       ]);
       const others = input.isDefault ? await moveDefault(deps, ctx, trx, orgId, id, now, id) : [];
       const role = await roleView(trx, orgId, id);
-      await insertAuditEvents(trx, [
-        auditEvent(deps, ctx, orgId, now, {
+      audit(
+        {
           action: 'role.created',
           targetId: id,
           before: null,
           after: snapshot({ ...role, is_default: role.isDefault }),
-        }),
+        },
         ...others,
-      ]);
+      );
       return role;
     }),
   );
@@ -182,7 +177,7 @@ export async function updateRole(
   pre: Precondition = {},
 ): Promise<Role> {
   return translateNameClash(() =>
-    inOrganization(deps, ctx, orgId, async (trx, actor) => {
+    inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
       const role = await loadCustomRole(trx, actor, orgId, roleId, pre);
       requireWithinCeiling(actor, role.permissions, `Editing the role ${role.name}`);
       if (change.permissions) requireWithinCeiling(actor, change.permissions, 'The role as edited');
@@ -204,8 +199,6 @@ export async function updateRole(
       }
       const defaultChanges = change.isDefault !== undefined && change.isDefault !== role.is_default;
       if (Object.keys(changes).length === 0 && !defaultChanges) return toRole(role);
-
-      const now = deps.clock.now();
       const fieldsChange = Object.keys(changes).length > 0;
       if (fieldsChange && !(await updateRoleRow(trx, orgId, roleId, changes, now, role.version))) {
         throw rolePreconditionFailed();
@@ -232,15 +225,15 @@ export async function updateRole(
       const changed = (Object.keys(after) as (keyof AuditSnapshot)[]).filter(
         (key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]),
       );
-      await insertAuditEvents(trx, [
-        auditEvent(deps, ctx, orgId, now, {
+      audit(
+        {
           action: 'role.updated',
           targetId: roleId,
           before: Object.fromEntries(changed.map((k) => [k, before[k]])),
           after: Object.fromEntries(changed.map((k) => [k, after[k]])),
-        }),
+        },
         ...others,
-      ]);
+      );
       return updated;
     }),
   );
@@ -259,11 +252,10 @@ export async function deleteRole(
   options: { reassignTo?: string },
   pre: Precondition = {},
 ): Promise<void> {
-  await inOrganization(deps, ctx, orgId, async (trx, actor) => {
+  await inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     const role = await loadCustomRole(trx, actor, orgId, roleId, pre);
     requireWithinCeiling(actor, role.permissions, `Deleting the role ${role.name}`);
-    const now = deps.clock.now();
-    const events: NewAuditEvent[] = [];
+    const events: AuditChange[] = [];
 
     if (role.member_count > 0) {
       if (options.reassignTo === undefined) {
@@ -276,14 +268,12 @@ export async function deleteRole(
       const moved = await reassignRole(trx, orgId, roleId, target.id, now);
       await touchRoles(trx, orgId, [target.id], now);
       for (const userId of moved) {
-        events.push(
-          auditEvent(deps, ctx, orgId, now, {
-            action: 'member.role_changed',
-            targetUserId: userId,
-            before: { roleId },
-            after: { roleId: target.id },
-          }),
-        );
+        events.push({
+          action: 'member.role_changed',
+          targetUserId: userId,
+          before: { roleId },
+          after: { roleId: target.id },
+        });
       }
     } else if (options.reassignTo !== undefined) {
       await resolveReassignment(trx, actor, orgId, role, options.reassignTo);
@@ -292,15 +282,13 @@ export async function deleteRole(
     if (!(await deleteRoleRow(trx, orgId, roleId, role.version))) throw rolePreconditionFailed();
     if (role.is_default)
       events.push(...(await moveDefault(deps, ctx, trx, orgId, DEFAULT_ROLE_ID, now)));
-    events.push(
-      auditEvent(deps, ctx, orgId, now, {
-        action: 'role.deleted',
-        targetId: roleId,
-        before: snapshot(role),
-        after: null,
-      }),
-    );
-    await insertAuditEvents(trx, events);
+    events.push({
+      action: 'role.deleted',
+      targetId: roleId,
+      before: snapshot(role),
+      after: null,
+    });
+    audit(...events);
   });
 }
 

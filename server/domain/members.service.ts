@@ -2,17 +2,24 @@ import {
   deleteMember,
   findMember,
   insertMember,
-  listMembers as listMemberRows,
-  teamsOfMembers,
+  currentMemberFact,
+  memberFact,
+  membersPageFact,
   updateMember,
+  updateMemberWrite,
   type MemberFilter,
   type MemberRecord,
 } from '../storage/members.repository.js';
-import { findDefaultRole, findRole, touchRoles } from '../storage/roles.repository.js';
-import { teamIdsOf, touchTeams } from '../storage/teams.repository.js';
-import { insertAuditEvents } from '../storage/audit.repository.js';
+import {
+  findDefaultRole,
+  findRole,
+  roleRefFact,
+  touchRoles,
+  touchRolesWrite,
+} from '../storage/roles.repository.js';
+import { sql } from 'kysely';
+import { touchTeams } from '../storage/teams.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
-import type { NewAuditEvent } from '../storage/schema.js';
 import {
   inOrganization,
   readInOrganization,
@@ -20,13 +27,13 @@ import {
   requireWithinCeiling,
   type Actor,
 } from './access.js';
-import { auditEvent } from './audit.js';
+import type { AuditChange } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
-import { AppError, invalid, notFound } from './errors.js';
+import { AppError, invalid, notFound } from '../errors.js';
 import type { Member, MemberStatus, Page } from './model.js';
 import { FORMER_OWNER_ROLE_ID, OWNER_ROLE_ID } from './permissions.js';
-import { groupTeams, toMember } from './representations.js';
+import { toMember } from './representations.js';
 
 /**
  * What `If-Match` asked for: the versions the caller will accept (none matching means 412), or
@@ -49,22 +56,10 @@ const preconditionFailed = () =>
     'The member has changed since you read it (If-Match does not match its ETag); read it again.',
   );
 
-async function membersView(ex: Executor, orgId: string, records: MemberRecord[]) {
-  const teams = groupTeams(
-    await teamsOfMembers(
-      ex,
-      orgId,
-      records.map((r) => r.user_id),
-    ),
-  );
-  return records.map((record) => toMember(record, teams.get(record.user_id) ?? []));
-}
-
 async function memberView(ex: Executor, orgId: string, userId: string): Promise<Member> {
   const record = await findMember(ex, orgId, userId);
   if (!record) throw memberNotFound();
-  const [member] = await membersView(ex, orgId, [record]);
-  return member!;
+  return toMember(record);
 }
 
 async function loadTarget(trx: Trx, orgId: string, userId: string, pre: Precondition = {}) {
@@ -94,25 +89,43 @@ async function writeMember(
   if (!written) throw preconditionFailed();
 }
 
+/** Rule 1's read side: `members:read`. One statement: the actor, tenancy and the member. */
 export async function getMember(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
   userId: string,
 ): Promise<Member> {
-  return readInOrganization(deps, ctx, orgId, async (trx, actor) => {
-    requirePermission(actor, 'members:read');
-    return memberView(trx, orgId, userId);
-  });
+  return readInOrganization(
+    deps,
+    ctx,
+    orgId,
+    (_db, actor, { target }) => {
+      requirePermission(actor, 'members:read');
+      if (!target) throw memberNotFound();
+      return toMember(target);
+    },
+    { target: memberFact(deps.db, orgId, userId) },
+  );
 }
 
-/** Any active member may read their own membership. */
+/** Any active member may read their own membership; one statement. */
 export async function getCurrentMember(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
 ): Promise<Member> {
-  return readInOrganization(deps, ctx, orgId, (trx, actor) => memberView(trx, orgId, actor.userId));
+  return readInOrganization(
+    deps,
+    ctx,
+    orgId,
+    (_db, actor, { me }) => {
+      // The key's own membership: found with the key unless it was removed in between.
+      if (!me || me.user_id !== actor.userId) throw memberNotFound();
+      return toMember(me);
+    },
+    { me: currentMemberFact(deps.db, orgId) },
+  );
 }
 
 export interface ListMembersQuery extends MemberFilter {
@@ -120,27 +133,29 @@ export interface ListMembersQuery extends MemberFilter {
   cursor?: string;
 }
 
+/** One statement: the actor, tenancy and the page with each member's role and teams. */
 export async function listMembers(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
   query: ListMembersQuery,
 ): Promise<Page<Member>> {
-  return readInOrganization(deps, ctx, orgId, async (trx, actor) => {
-    requirePermission(actor, 'members:read');
-    const after =
-      query.cursor === undefined
-        ? undefined
-        : keyString(decodeCursor(query.cursor, 'members', orgId), 0);
-    const rows = await listMemberRows(trx, orgId, query, query.limit + 1, after);
-    const page = pageOf(
-      rows,
-      query.limit,
-      (row) => row,
-      (row) => encodeCursor('members', orgId, [row.user_id]),
-    );
-    return { data: await membersView(trx, orgId, page.data), nextCursor: page.nextCursor };
-  });
+  const after =
+    query.cursor === undefined
+      ? undefined
+      : keyString(decodeCursor(query.cursor, 'members', orgId), 0);
+  return readInOrganization(
+    deps,
+    ctx,
+    orgId,
+    (_db, actor, { rows }) => {
+      requirePermission(actor, 'members:read');
+      return pageOf(rows, query.limit, toMember, (row) =>
+        encodeCursor('members', orgId, [row.user_id]),
+      );
+    },
+    { rows: membersPageFact(deps.db, orgId, query, query.limit + 1, after) },
+  );
 }
 
 export interface NewMember {
@@ -158,7 +173,7 @@ export async function addMember(
   orgId: string,
   input: NewMember,
 ): Promise<Member> {
-  return inOrganization(deps, ctx, orgId, async (trx, actor) => {
+  return inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     requirePermission(actor, 'members:invite');
     if (input.roleId === OWNER_ROLE_ID) {
       throw invalid(
@@ -176,7 +191,6 @@ export async function addMember(
     if (await findMember(trx, orgId, input.userId)) {
       throw new AppError('MEMBER_EXISTS', 'This user is already a member of the organization.');
     }
-    const now = deps.clock.now();
     await insertMember(trx, {
       org_id: orgId,
       user_id: input.userId,
@@ -189,15 +203,27 @@ export async function addMember(
       updated_at: now,
     });
     await touchRoles(trx, orgId, [role.id], now); // its memberCount changed
-    await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, now, {
-        action: 'member.added',
-        targetUserId: input.userId,
-        before: null,
-        after: { roleId: role.id, status: 'active', email: input.email },
-      }),
-    ]);
-    return memberView(trx, orgId, input.userId);
+    audit({
+      action: 'member.added',
+      targetUserId: input.userId,
+      before: null,
+      after: { roleId: role.id, status: 'active', email: input.email },
+    });
+    return toMember({
+      org_id: orgId,
+      user_id: input.userId,
+      email: input.email,
+      name: input.name ?? null,
+      image_url: input.imageUrl ?? null,
+      role_id: role.id,
+      role_name: role.name,
+      role_permissions: role.permissions,
+      status: 'active',
+      teams: [],
+      joined_at: now,
+      updated_at: now,
+      version: 1,
+    });
   });
 }
 
@@ -206,9 +232,13 @@ export interface MemberChange {
   status?: MemberStatus;
 }
 
+const noRole = sql<null>`null`;
+
 /**
  * Rules 1–6 and 12: change a member's role and/or status in one transaction, one version step,
- * one audit event per changed field. Assigning `owner` transfers ownership (rule 3).
+ * one audit event per changed field. Assigning `owner` transfers ownership (rule 3). The actor,
+ * the member and the new role are read in one statement under the organization's lock; the
+ * change, its audit events and the idempotency mark are written in one more.
  */
 export async function changeMember(
   deps: DomainDeps,
@@ -218,132 +248,147 @@ export async function changeMember(
   change: MemberChange,
   pre: Precondition = {},
 ): Promise<Member> {
-  return inOrganization(deps, ctx, orgId, async (trx, actor) => {
-    requirePermission(actor, 'members:manage');
-    const target = await loadTarget(trx, orgId, userId, pre);
-    const roleChanges = change.roleId !== undefined && change.roleId !== target.role_id;
-    const newStatus =
-      change.status !== undefined && change.status !== target.status ? change.status : undefined;
-    // Rule 4 first: whoever asks, the owner's role and status do not change.
-    if (target.role_id === OWNER_ROLE_ID && roleChanges) {
-      throw new AppError(
-        'OWNER_REQUIRED',
-        "The owner's role can only change by transferring ownership to another member.",
-      );
-    }
-    if (target.role_id === OWNER_ROLE_ID && newStatus !== undefined) {
-      throw new AppError(
-        'OWNER_REQUIRED',
-        'The owner cannot be suspended: transfer ownership first.',
-      );
-    }
-    requireWithinCeiling(
-      actor,
-      target.role_permissions,
-      `Acting on a member with the role ${target.role_name}`,
-    );
-
-    const newRole = roleChanges ? await findRole(trx, orgId, change.roleId!) : undefined;
-    if (roleChanges) {
-      if (!newRole)
-        throw invalid('body', '/roleId', 'No role with this id exists in the organization.');
-      requireWithinCeiling(actor, newRole.permissions, `Granting the role ${newRole.name}`);
-      if (newRole.id === OWNER_ROLE_ID && !actor.isOwner) {
-        throw new AppError('PRIVILEGE_CEILING', 'Only the owner can assign the owner role.');
-      }
-    }
-    const finalStatus = newStatus ?? target.status;
-    if (newRole?.id === OWNER_ROLE_ID && newStatus === 'suspended') {
-      throw new AppError(
-        'OWNER_REQUIRED',
-        'The owner cannot be suspended: the new owner must stay active.',
-      );
-    }
-    if (newRole?.id === OWNER_ROLE_ID && finalStatus !== 'active') {
-      throw new AppError(
-        'TARGET_SUSPENDED',
-        'Ownership can only go to an active member: reactivate the member first.',
-      );
-    }
-    if (!newRole && newStatus === undefined) return memberView(trx, orgId, userId); // rule 6
-
-    const now = deps.clock.now();
-    const events: NewAuditEvent[] = [];
-    if (newRole?.id === OWNER_ROLE_ID) {
-      const reactivation = newStatus !== undefined ? { status: newStatus } : {};
-      events.push(...(await moveOwnership(deps, ctx, trx, actor, target, now, reactivation)));
-    } else {
-      await writeMember(
-        trx,
-        target,
-        {
-          ...(newRole ? { role_id: newRole.id } : {}),
-          ...(newStatus !== undefined ? { status: newStatus } : {}),
-        },
-        now,
-      );
-      if (newRole) {
-        await touchRoles(trx, orgId, [target.role_id, newRole.id], now);
-        events.push(
-          auditEvent(deps, ctx, orgId, now, {
-            action: 'member.role_changed',
-            targetUserId: userId,
-            before: { roleId: target.role_id },
-            after: { roleId: newRole.id },
-          }),
+  return inOrganization(
+    deps,
+    ctx,
+    orgId,
+    async (trx, actor, _org, { now, facts, audit, defer }) => {
+      requirePermission(actor, 'members:manage');
+      const { target } = facts;
+      if (!target) throw memberNotFound();
+      if (!preconditionHolds(pre, target.version)) throw preconditionFailed();
+      const roleChanges = change.roleId !== undefined && change.roleId !== target.role_id;
+      const newStatus =
+        change.status !== undefined && change.status !== target.status ? change.status : undefined;
+      // Rule 4 first: whoever asks, the owner's role and status do not change.
+      if (target.role_id === OWNER_ROLE_ID && roleChanges) {
+        throw new AppError(
+          'OWNER_REQUIRED',
+          "The owner's role can only change by transferring ownership to another member.",
         );
       }
-    }
-    if (newStatus !== undefined) {
-      events.push(
-        auditEvent(deps, ctx, orgId, now, {
-          action: 'member.status_changed',
-          targetUserId: userId,
-          before: { status: target.status },
-          after: { status: newStatus },
-        }),
+      if (target.role_id === OWNER_ROLE_ID && newStatus !== undefined) {
+        throw new AppError(
+          'OWNER_REQUIRED',
+          'The owner cannot be suspended: transfer ownership first.',
+        );
+      }
+      requireWithinCeiling(
+        actor,
+        target.role_permissions,
+        `Acting on a member with the role ${target.role_name}`,
       );
-    }
-    await insertAuditEvents(trx, events);
-    return memberView(trx, orgId, userId);
-  });
+
+      const newRole = roleChanges ? facts.role : null;
+      if (roleChanges) {
+        if (!newRole)
+          throw invalid('body', '/roleId', 'No role with this id exists in the organization.');
+        requireWithinCeiling(actor, newRole.permissions, `Granting the role ${newRole.name}`);
+        if (newRole.id === OWNER_ROLE_ID && !actor.isOwner) {
+          throw new AppError('PRIVILEGE_CEILING', 'Only the owner can assign the owner role.');
+        }
+      }
+      const finalStatus = newStatus ?? target.status;
+      if (newRole?.id === OWNER_ROLE_ID && newStatus === 'suspended') {
+        throw new AppError(
+          'OWNER_REQUIRED',
+          'The owner cannot be suspended: the new owner must stay active.',
+        );
+      }
+      if (newRole?.id === OWNER_ROLE_ID && finalStatus !== 'active') {
+        throw new AppError(
+          'TARGET_SUSPENDED',
+          'Ownership can only go to an active member: reactivate the member first.',
+        );
+      }
+      if (!newRole && newStatus === undefined) return toMember(target); // rule 6
+
+      const statusChanged = (): AuditChange => ({
+        action: 'member.status_changed',
+        targetUserId: userId,
+        before: { status: target.status },
+        after: { status: finalStatus },
+      });
+      if (newRole?.id === OWNER_ROLE_ID) {
+        const reactivation = newStatus !== undefined ? { status: newStatus } : {};
+        audit(...(await moveOwnership(trx, actor, target, now, reactivation)));
+        if (newStatus !== undefined) audit(statusChanged());
+        return memberView(trx, orgId, userId);
+      }
+      defer(
+        updateMemberWrite(
+          trx,
+          orgId,
+          userId,
+          {
+            ...(newRole ? { role_id: newRole.id } : {}),
+            ...(newStatus !== undefined ? { status: newStatus } : {}),
+          },
+          now,
+          target.version,
+        ),
+        { rows: 1, otherwise: preconditionFailed },
+      );
+      if (newRole) {
+        defer(touchRolesWrite(trx, orgId, [target.role_id, newRole.id], now)); // member counts
+        audit({
+          action: 'member.role_changed',
+          targetUserId: userId,
+          before: { roleId: target.role_id },
+          after: { roleId: newRole.id },
+        });
+      }
+      if (newStatus !== undefined) audit(statusChanged());
+      return toMember({
+        ...target,
+        ...(newRole
+          ? { role_id: newRole.id, role_name: newRole.name, role_permissions: newRole.permissions }
+          : {}),
+        status: finalStatus,
+        updated_at: now,
+        version: target.version + 1,
+      });
+    },
+    {
+      target: memberFact(deps.db, orgId, userId),
+      role: change.roleId === undefined ? noRole : roleRefFact(deps.db, orgId, change.roleId),
+    },
+  );
 }
 
 /**
  * Rule 3: the target becomes owner and the current owner (the actor) becomes admin, in the
- * caller's transaction, with one audit event each. The former owner is demoted first so the
+ * caller's transaction; returns the two audit changes. The former owner is demoted first so the
  * one-owner index never sees two.
  */
 async function moveOwnership(
-  deps: DomainDeps,
-  ctx: RequestContext,
   trx: Trx,
   actor: Actor,
   target: MemberRecord,
   now: Date,
   targetChanges: { status?: MemberStatus } = {},
-): Promise<NewAuditEvent[]> {
-  const owner = await findMember(trx, target.org_id, actor.userId);
+): Promise<AuditChange[]> {
+  const orgId = target.org_id;
+  const owner = await findMember(trx, orgId, actor.userId);
   if (!owner || owner.role_id !== OWNER_ROLE_ID) {
     throw new AppError('INSUFFICIENT_PERMISSION', 'Only the owner can transfer ownership.');
   }
   await writeMember(trx, owner, { role_id: FORMER_OWNER_ROLE_ID }, now);
   await writeMember(trx, target, { ...targetChanges, role_id: OWNER_ROLE_ID }, now);
-  await touchRoles(trx, target.org_id, [FORMER_OWNER_ROLE_ID, target.role_id], now);
-  const orgId = target.org_id;
+  await touchRoles(trx, orgId, [FORMER_OWNER_ROLE_ID, target.role_id], now);
   return [
-    auditEvent(deps, ctx, orgId, now, {
+    {
       action: 'ownership.transferred',
       targetUserId: target.user_id,
       before: { roleId: target.role_id },
       after: { roleId: OWNER_ROLE_ID },
-    }),
-    auditEvent(deps, ctx, orgId, now, {
+    },
+    {
       action: 'ownership.transferred',
       targetUserId: owner.user_id,
       before: { roleId: OWNER_ROLE_ID },
       after: { roleId: FORMER_OWNER_ROLE_ID },
-    }),
+    },
   ];
 }
 
@@ -354,7 +399,7 @@ export async function transferOwnership(
   orgId: string,
   userId: string,
 ): Promise<{ previousOwner: Member; newOwner: Member }> {
-  return inOrganization(deps, ctx, orgId, async (trx, actor) => {
+  return inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     if (!actor.isOwner) {
       throw new AppError('INSUFFICIENT_PERMISSION', 'Only the owner can transfer ownership.');
     }
@@ -366,8 +411,7 @@ export async function transferOwnership(
           'Ownership can only go to an active member: reactivate the member first.',
         );
       }
-      const now = deps.clock.now();
-      await insertAuditEvents(trx, await moveOwnership(deps, ctx, trx, actor, target, now));
+      audit(...(await moveOwnership(trx, actor, target, now)));
     }
     const [previousOwner, newOwner] = await Promise.all([
       memberView(trx, orgId, actor.userId),
@@ -389,7 +433,7 @@ export async function removeMember(
   userId: string,
   pre: Precondition = {},
 ): Promise<void> {
-  await inOrganization(deps, ctx, orgId, async (trx, actor) => {
+  await inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     const leaving = userId === actor.userId;
     if (!leaving) requirePermission(actor, 'members:remove');
     const target = await loadTarget(trx, orgId, userId, pre);
@@ -406,19 +450,16 @@ export async function removeMember(
         `Removing a member with the role ${target.role_name}`,
       );
     }
-    const teamIds = await teamIdsOf(trx, orgId, userId);
+    const teamIds = target.teams.map((team) => team.id);
     if (!(await deleteMember(trx, orgId, userId, target.version))) throw preconditionFailed();
-    const now = deps.clock.now();
     // The member counts of their role and teams changed.
     await touchRoles(trx, orgId, [target.role_id], now);
     await touchTeams(trx, orgId, teamIds, now);
-    await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, now, {
-        action: 'member.removed',
-        targetUserId: userId,
-        before: { roleId: target.role_id, status: target.status, email: target.email },
-        after: null,
-      }),
-    ]);
+    audit({
+      action: 'member.removed',
+      targetUserId: userId,
+      before: { roleId: target.role_id, status: target.status, email: target.email },
+      after: null,
+    });
   });
 }

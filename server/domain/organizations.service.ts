@@ -1,4 +1,3 @@
-import { insertAuditEvents } from '../storage/audit.repository.js';
 import { onUniqueViolation } from '../storage/errors.js';
 import { insertMember, findMember } from '../storage/members.repository.js';
 import {
@@ -7,10 +6,9 @@ import {
   updateOrganization as updateOrganizationRow,
 } from '../storage/organizations.repository.js';
 import { insertRoles } from '../storage/roles.repository.js';
-import { inOrganization, readInOrganization, requirePermission } from './access.js';
-import { auditEvent } from './audit.js';
+import { inOrganization, platformChange, readInOrganization, requirePermission } from './access.js';
 import type { DomainDeps, RequestContext } from './context.js';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 import { mintKey } from './api-keys.service.js';
 import type { ApiKeyCreated, Member, Organization } from './model.js';
 import { BUILT_IN_ROLES, DEFAULT_ROLE_ID, OWNER_ROLE_ID } from './permissions.js';
@@ -33,82 +31,80 @@ export async function createOrganization(
   ctx: RequestContext,
   input: NewOrganization,
 ): Promise<{ organization: Organization; owner: Member; apiKey: ApiKeyCreated }> {
-  if (ctx.principal.kind !== 'platform') {
-    throw new AppError(
-      'INSUFFICIENT_PERMISSION',
-      'Only the platform key can create organizations.',
-    );
-  }
   const orgId = deps.ids.next('org');
-  const now = deps.clock.now();
   return onUniqueViolation('organizations_slug_key', slugTaken, () =>
-    deps.db.transaction().execute(async (trx) => {
-      await insertOrganization(trx, {
-        id: orgId,
-        name: input.name,
-        slug: input.slug,
-        created_at: now,
-        updated_at: now,
-      });
-      await insertRoles(
-        trx,
-        BUILT_IN_ROLES.map((role) => ({
-          org_id: orgId,
-          id: role.id,
-          name: role.name,
-          description: role.description,
-          permissions: [...role.permissions],
-          built_in: true,
-          is_default: role.id === DEFAULT_ROLE_ID,
-          rank: role.rank,
+    platformChange(
+      deps,
+      ctx,
+      orgId,
+      'Only the platform key can create organizations.',
+      async (trx, { now, audit }) => {
+        await insertOrganization(trx, {
+          id: orgId,
+          name: input.name,
+          slug: input.slug,
           created_at: now,
           updated_at: now,
-        })),
-      );
-      const { owner } = input;
-      await insertMember(trx, {
-        org_id: orgId,
-        user_id: owner.userId,
-        email: owner.email,
-        name: owner.name ?? null,
-        image_url: owner.imageUrl ?? null,
-        role_id: OWNER_ROLE_ID,
-        status: 'active',
-        joined_at: now,
-        updated_at: now,
-      });
-      const { apiKey, change: keyCreated } = await mintKey(
-        deps,
-        trx,
-        orgId,
-        owner.userId,
-        'Owner key',
-        now,
-      );
-      await insertAuditEvents(trx, [
-        auditEvent(deps, ctx, orgId, now, {
-          action: 'organization.created',
-          targetId: orgId,
-          before: null,
-          after: { name: input.name, slug: input.slug },
-        }),
-        auditEvent(deps, ctx, orgId, now, {
-          action: 'member.added',
-          targetUserId: owner.userId,
-          before: null,
-          after: { roleId: OWNER_ROLE_ID, status: 'active', email: owner.email },
-        }),
-        auditEvent(deps, ctx, orgId, now, keyCreated),
-      ]);
-      await ctx.beforeCommit?.(trx);
-      const org = await findOrganization(trx, orgId);
-      const ownerRecord = await findMember(trx, orgId, owner.userId);
-      return {
-        organization: toOrganization(org!),
-        owner: toMember(ownerRecord!, []),
-        apiKey,
-      };
-    }),
+        });
+        await insertRoles(
+          trx,
+          BUILT_IN_ROLES.map((role) => ({
+            org_id: orgId,
+            id: role.id,
+            name: role.name,
+            description: role.description,
+            permissions: [...role.permissions],
+            built_in: true,
+            is_default: role.id === DEFAULT_ROLE_ID,
+            rank: role.rank,
+            created_at: now,
+            updated_at: now,
+          })),
+        );
+        const { owner } = input;
+        await insertMember(trx, {
+          org_id: orgId,
+          user_id: owner.userId,
+          email: owner.email,
+          name: owner.name ?? null,
+          image_url: owner.imageUrl ?? null,
+          role_id: OWNER_ROLE_ID,
+          status: 'active',
+          joined_at: now,
+          updated_at: now,
+        });
+        const { apiKey, change: keyCreated } = await mintKey(
+          deps,
+          trx,
+          orgId,
+          owner.userId,
+          'Owner key',
+          now,
+        );
+        audit(
+          {
+            action: 'organization.created',
+            targetId: orgId,
+            before: null,
+            after: { name: input.name, slug: input.slug },
+          },
+          {
+            action: 'member.added',
+            targetUserId: owner.userId,
+            before: null,
+            after: { roleId: OWNER_ROLE_ID, status: 'active', email: owner.email },
+          },
+          keyCreated,
+        );
+        const org = await findOrganization(trx, orgId);
+        const ownerRecord = await findMember(trx, orgId, owner.userId);
+        return {
+          organization: toOrganization(org!),
+          owner: toMember(ownerRecord!),
+          apiKey,
+        };
+      },
+    ),
   );
 }
 
@@ -117,9 +113,9 @@ export async function getOrganization(
   ctx: RequestContext,
   orgId: string,
 ): Promise<Organization> {
-  return readInOrganization(deps, ctx, orgId, async (trx, actor) => {
+  return readInOrganization(deps, ctx, orgId, (_db, actor, _facts, org) => {
     requirePermission(actor, 'org:read');
-    return toOrganization((await findOrganization(trx, orgId))!);
+    return toOrganization(org);
   });
 }
 
@@ -130,24 +126,19 @@ export async function updateOrganization(
   patch: { name?: string; slug?: string },
 ): Promise<Organization> {
   return onUniqueViolation('organizations_slug_key', slugTaken, () =>
-    inOrganization(deps, ctx, orgId, async (trx, actor, org) => {
+    inOrganization(deps, ctx, orgId, async (trx, actor, org, { now, audit }) => {
       requirePermission(actor, 'org:manage');
       const changes: { name?: string; slug?: string } = {};
       if (patch.name !== undefined && patch.name !== org.name) changes.name = patch.name;
       if (patch.slug !== undefined && patch.slug !== org.slug) changes.slug = patch.slug;
       if (Object.keys(changes).length === 0) return toOrganization(org);
-      const now = deps.clock.now();
       const updated = await updateOrganizationRow(trx, orgId, changes, now);
-      await insertAuditEvents(trx, [
-        auditEvent(deps, ctx, orgId, now, {
-          action: 'organization.updated',
-          targetId: orgId,
-          before: Object.fromEntries(
-            Object.keys(changes).map((k) => [k, org[k as 'name' | 'slug']]),
-          ),
-          after: changes,
-        }),
-      ]);
+      audit({
+        action: 'organization.updated',
+        targetId: orgId,
+        before: Object.fromEntries(Object.keys(changes).map((k) => [k, org[k as 'name' | 'slug']])),
+        after: changes,
+      });
       return toOrganization(updated);
     }),
   );

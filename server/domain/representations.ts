@@ -1,4 +1,4 @@
-import type { MemberRecord, MemberTeamRecord } from '../storage/members.repository.js';
+import type { MemberRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
 import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
 import type { ApiKeyRow, AuditEventRow, OrganizationRow } from '../storage/schema.js';
@@ -7,7 +7,6 @@ import type {
   AuditAction,
   AuditEvent,
   Member,
-  MemberTeam,
   Organization,
   Role,
   Team,
@@ -27,7 +26,7 @@ export function toOrganization(row: OrganizationRow): Organization {
   };
 }
 
-export function toMember(record: MemberRecord, teams: MemberTeam[]): Member {
+export function toMember(record: MemberRecord): Member {
   return {
     organizationId: record.org_id,
     userId: record.user_id,
@@ -43,21 +42,11 @@ export function toMember(record: MemberRecord, teams: MemberTeam[]): Member {
       permissions: record.role_permissions as Permission[],
     },
     status: record.status,
-    teams,
+    teams: record.teams,
     joinedAt: iso(record.joined_at),
     updatedAt: iso(record.updated_at),
     version: record.version,
   };
-}
-
-export function groupTeams(rows: MemberTeamRecord[]): Map<string, MemberTeam[]> {
-  const byUser = new Map<string, MemberTeam[]>();
-  for (const row of rows) {
-    const teams = byUser.get(row.user_id) ?? [];
-    teams.push({ id: row.team_id, name: row.team_name, role: row.role });
-    byUser.set(row.user_id, teams);
-  }
-  return byUser;
 }
 
 export function toRole(row: RoleRecord): Role {

@@ -1,5 +1,4 @@
-import { insertAuditEvents } from '../storage/audit.repository.js';
-import type { Trx } from '../storage/database.js';
+import type { Executor, Trx } from '../storage/database.js';
 import { onUniqueViolation } from '../storage/errors.js';
 import { findMember, touchMembers } from '../storage/members.repository.js';
 import {
@@ -18,10 +17,9 @@ import {
   type TeamRecord,
 } from '../storage/teams.repository.js';
 import { inOrganization, readInOrganization, requirePermission, type Actor } from './access.js';
-import { auditEvent } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
-import { AppError, notFound } from './errors.js';
+import { AppError, notFound } from '../errors.js';
 import { preconditionHolds, type Precondition } from './members.service.js';
 import type { Page, Team, TeamMember, TeamRole } from './model.js';
 import { toTeam, toTeamMember } from './representations.js';
@@ -40,7 +38,7 @@ const teamPreconditionFailed = () =>
 const translateNameClash = <T>(work: () => Promise<T>) =>
   onUniqueViolation('teams_name_unique', teamNameTaken, work);
 
-async function loadTeam(trx: Trx, orgId: string, teamId: string, pre: Precondition = {}) {
+async function loadTeam(trx: Executor, orgId: string, teamId: string, pre: Precondition = {}) {
   const team = await findTeam(trx, orgId, teamId);
   if (!team) throw teamNotFound();
   if (!preconditionHolds(pre, team.version)) {
@@ -90,7 +88,7 @@ export async function createTeam(
   input: { name: string; description?: string | null },
 ): Promise<Team> {
   return translateNameClash(() =>
-    inOrganization(deps, ctx, orgId, async (trx, actor) => {
+    inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
       requirePermission(actor, 'teams:manage');
       await requireFreeName(trx, orgId, input.name);
       if ((await countTeams(trx, orgId)) >= MAX_TEAMS_PER_ORGANIZATION) {
@@ -99,7 +97,6 @@ export async function createTeam(
           `An organization has at most ${MAX_TEAMS_PER_ORGANIZATION} teams; delete one first.`,
         );
       }
-      const now = deps.clock.now();
       const id = deps.ids.next('team');
       await insertTeam(trx, {
         org_id: orgId,
@@ -109,14 +106,12 @@ export async function createTeam(
         created_at: now,
         updated_at: now,
       });
-      await insertAuditEvents(trx, [
-        auditEvent(deps, ctx, orgId, now, {
-          action: 'team.created',
-          targetId: id,
-          before: null,
-          after: { name: input.name, description: input.description ?? null },
-        }),
-      ]);
+      audit({
+        action: 'team.created',
+        targetId: id,
+        before: null,
+        after: { name: input.name, description: input.description ?? null },
+      });
       return toTeam((await findTeam(trx, orgId, id))!);
     }),
   );
@@ -131,7 +126,7 @@ export async function updateTeam(
   pre: Precondition = {},
 ): Promise<Team> {
   return translateNameClash(() =>
-    inOrganization(deps, ctx, orgId, async (trx, actor) => {
+    inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
       requirePermission(actor, 'teams:manage');
       const team = await loadTeam(trx, orgId, teamId, pre);
       const changes: { name?: string; description?: string | null } = {};
@@ -143,22 +138,19 @@ export async function updateTeam(
         changes.description = patch.description;
       }
       if (Object.keys(changes).length === 0) return toTeam(team);
-      const now = deps.clock.now();
       if (!(await updateTeamRow(trx, orgId, teamId, changes, now, team.version))) {
         throw teamPreconditionFailed();
       }
       // Members show their teams' names.
       if (changes.name !== undefined) await touchMembers(trx, orgId, { teamId }, now);
-      await insertAuditEvents(trx, [
-        auditEvent(deps, ctx, orgId, now, {
-          action: 'team.updated',
-          targetId: teamId,
-          before: Object.fromEntries(
-            Object.keys(changes).map((k) => [k, team[k as 'name' | 'description']]),
-          ),
-          after: changes,
-        }),
-      ]);
+      audit({
+        action: 'team.updated',
+        targetId: teamId,
+        before: Object.fromEntries(
+          Object.keys(changes).map((k) => [k, team[k as 'name' | 'description']]),
+        ),
+        after: changes,
+      });
       return toTeam((await findTeam(trx, orgId, teamId))!);
     }),
   );
@@ -171,20 +163,17 @@ export async function deleteTeam(
   teamId: string,
   pre: Precondition = {},
 ): Promise<void> {
-  await inOrganization(deps, ctx, orgId, async (trx, actor) => {
+  await inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     requirePermission(actor, 'teams:manage');
     const team = await loadTeam(trx, orgId, teamId, pre);
-    const now = deps.clock.now();
     await touchMembers(trx, orgId, { teamId }, now); // their teams change
     if (!(await deleteTeamRow(trx, orgId, teamId, team.version))) throw teamPreconditionFailed();
-    await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, now, {
-        action: 'team.deleted',
-        targetId: teamId,
-        before: { name: team.name, description: team.description },
-        after: null,
-      }),
-    ]);
+    audit({
+      action: 'team.deleted',
+      targetId: teamId,
+      before: { name: team.name, description: team.description },
+      after: null,
+    });
   });
 }
 
@@ -234,7 +223,7 @@ export async function setTeamMemberRole(
   userId: string,
   role: TeamRole,
 ): Promise<{ created: boolean; member: TeamMember }> {
-  return inOrganization(deps, ctx, orgId, async (trx, actor) => {
+  return inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     const team = await loadTeam(trx, orgId, teamId);
     await requireTeamAuthority(trx, actor, team);
     if (!(await findMember(trx, orgId, userId))) {
@@ -242,19 +231,16 @@ export async function setTeamMemberRole(
     }
     const current = await findTeamMember(trx, orgId, teamId, userId);
     if (current?.role === role) return { created: false, member: toTeamMember(current) };
-    const now = deps.clock.now();
     await upsertTeamMember(trx, { org_id: orgId, team_id: teamId, user_id: userId, role }, now);
     await touchMembers(trx, orgId, { userIds: [userId] }, now);
     if (!current) await touchTeams(trx, orgId, [teamId], now); // its memberCount changed
-    await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, now, {
-        action: current ? 'team_member.role_changed' : 'team_member.added',
-        targetUserId: userId,
-        targetId: teamId,
-        before: current ? { teamId, teamRole: current.role } : null,
-        after: { teamId, teamRole: role },
-      }),
-    ]);
+    audit({
+      action: current ? 'team_member.role_changed' : 'team_member.added',
+      targetUserId: userId,
+      targetId: teamId,
+      before: current ? { teamId, teamRole: current.role } : null,
+      after: { teamId, teamRole: role },
+    });
     const member = toTeamMember((await findTeamMember(trx, orgId, teamId, userId))!);
     return { created: !current, member };
   });
@@ -268,23 +254,20 @@ export async function removeTeamMember(
   teamId: string,
   userId: string,
 ): Promise<void> {
-  await inOrganization(deps, ctx, orgId, async (trx, actor) => {
+  await inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     const team = await loadTeam(trx, orgId, teamId);
     await requireTeamAuthority(trx, actor, team);
     const current = await findTeamMember(trx, orgId, teamId, userId);
     if (!current) throw notFound('The team member');
     await deleteTeamMember(trx, orgId, teamId, userId);
-    const now = deps.clock.now();
     await touchMembers(trx, orgId, { userIds: [userId] }, now);
     await touchTeams(trx, orgId, [teamId], now);
-    await insertAuditEvents(trx, [
-      auditEvent(deps, ctx, orgId, now, {
-        action: 'team_member.removed',
-        targetUserId: userId,
-        targetId: teamId,
-        before: { teamId, teamRole: current.role },
-        after: null,
-      }),
-    ]);
+    audit({
+      action: 'team_member.removed',
+      targetUserId: userId,
+      targetId: teamId,
+      before: { teamId, teamRole: current.role },
+      after: null,
+    });
   });
 }

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import * as apiKeys from '../domain/api-keys.service.js';
 import * as audit from '../domain/audit.service.js';
 import type { DomainDeps } from '../domain/context.js';
-import { AppError, invalid } from '../domain/errors.js';
+import { AppError, invalid } from '../errors.js';
 import * as members from '../domain/members.service.js';
 import type { Precondition } from '../domain/members.service.js';
 import * as organizations from '../domain/organizations.service.js';
@@ -80,7 +80,10 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       contentType: 'text/html; charset=utf-8',
     }),
 
-    listPermissions: () => ({ status: 200, body: roles.listPermissions() }),
+    listPermissions: async ({ ctx }) => ({
+      status: 200,
+      body: await roles.listPermissions(deps, ctx),
+    }),
 
     createOrganization: async ({ ctx, body }) => {
       const created = await organizations.createOrganization(deps, ctx, body);

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { AppError, type FieldError } from '../domain/errors.js';
+import { AppError, type FieldError } from '../errors.js';
 import { isStorableText, UNSTORABLE_MESSAGE } from '../domain/text.js';
 
 /** No body of the contract nests deeper than a few levels; far deeper is refused outright. */

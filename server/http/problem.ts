@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, type ErrorCode, type FieldError } from '../domain/errors.js';
+import { AppError, type ErrorCode, type FieldError } from '../errors.js';
 
 const TITLES: Record<ErrorCode, string> = {
   VALIDATION_FAILED: 'The request is not valid',
@@ -41,8 +41,6 @@ export const problemType = (code: ErrorCode) =>
 
 export interface ProblemRequest extends Request {
   requestId?: string;
-  /** A failure found while authenticating, kept with its code for the error handler. */
-  authFailure?: AppError;
 }
 
 const MAX_FIELD_ERRORS = 50;
@@ -123,9 +121,6 @@ function fieldErrors(error: ValidatorError): FieldError[] {
 function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppError {
   if (error instanceof AppError) return error;
   const status = error.status ?? error.statusCode;
-  // The validator rewraps a security handler's failure (a 429 even becomes a 500); the failure
-  // found while authenticating is the answer.
-  if (req.authFailure) return req.authFailure;
   if (error.type === 'entity.too.large' || status === 413) {
     return new AppError(
       'PAYLOAD_TOO_LARGE',

@@ -5,6 +5,11 @@ export async function insertAuditEvents(ex: Executor, events: NewAuditEvent[]) {
   if (events.length > 0) await ex.insertInto('audit_events').values(events).execute();
 }
 
+/** The insert of a change's audit events, to run with its other last writes (at least one event). */
+export function insertAuditEventsQuery(ex: Executor, events: NewAuditEvent[]) {
+  return ex.insertInto('audit_events').values(events).returning('id');
+}
+
 export interface AuditFilter {
   action?: string;
   actorId?: string;

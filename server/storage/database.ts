@@ -9,6 +9,7 @@ import * as rateLimits from './migrations/0003-rate-limits.js';
 import * as idempotencyCommitted from './migrations/0004-idempotency-committed.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
+import { countStatement } from './statement-count.js';
 
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
@@ -46,7 +47,10 @@ export async function openDatabase(url: string | undefined): Promise<DatabaseHan
     });
     // An idle connection the server dropped is discarded by the pool; it must not crash the process.
     pool.on('error', () => undefined);
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool }),
+      log: countStatement,
+    });
     const parsed = new URL(url);
     return {
       db,
@@ -65,7 +69,7 @@ export async function openDatabase(url: string | undefined): Promise<DatabaseHan
   if (dataDir) mkdirSync(resolve(dataDir), { recursive: true });
   const pglite = dataDir ? new PGlite(resolve(dataDir)) : new PGlite();
   await pglite.waitReady;
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite), log: countStatement });
   return {
     db,
     engine: 'pglite',

@@ -40,14 +40,14 @@ export async function findKeyRecord(
   return row ? { ...row, created_at: new Date(row.created_at) } : undefined;
 }
 
-/** Marks the claim inside the transaction of the change it guards. */
-export async function markKeyCommitted(ex: Executor, scope: string, key: string) {
-  await ex
+/** Marks the claim committed: a write for the transaction of the change it guards. */
+export function markKeyCommitted(ex: Executor, scope: string, key: string) {
+  return ex
     .updateTable('idempotency_keys')
     .set({ state: 'committed' })
     .where('scope', '=', scope)
     .where('key', '=', key)
-    .execute();
+    .returning('key');
 }
 
 export async function completeKey(

@@ -1,14 +1,17 @@
 import { sql, type Insertable } from 'kysely';
+import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
+import { actorUserId, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import type { MembershipRow, MembershipsTable } from './schema.js';
 
-export type MemberRecord = MembershipRow & { role_name: string; role_permissions: string[] };
-export interface MemberTeamRecord {
-  user_id: string;
-  team_id: string;
-  team_name: string;
-  role: 'lead' | 'member';
-}
+/** A membership with its role and teams: everything its representation shows. */
+export type MemberRecord = Omit<MembershipRow, 'joined_at' | 'updated_at'> & {
+  joined_at: Date | string;
+  updated_at: Date | string;
+  role_name: string;
+  role_permissions: string[];
+  teams: { id: string; name: string; role: 'lead' | 'member' }[];
+};
 
 export interface MemberFilter {
   roleId?: string;
@@ -25,6 +28,20 @@ function membersWithRoles(ex: Executor, orgId: string) {
     )
     .selectAll('m')
     .select(['r.name as role_name', 'r.permissions as role_permissions'])
+    .select((eb) =>
+      jsonArrayFrom(
+        eb
+          .selectFrom('team_members as tm')
+          .innerJoin('teams as t', (join) =>
+            join.onRef('t.org_id', '=', 'tm.org_id').onRef('t.id', '=', 'tm.team_id'),
+          )
+          .select(['t.id', 't.name', 'tm.role'])
+          .whereRef('tm.org_id', '=', 'm.org_id')
+          .whereRef('tm.user_id', '=', 'm.user_id')
+          .orderBy('t.name')
+          .orderBy('t.id'),
+      ).as('teams'),
+    )
     .where('m.org_id', '=', orgId);
 }
 
@@ -36,6 +53,20 @@ export async function findMember(
   return membersWithRoles(ex, orgId).where('m.user_id', '=', userId).executeTakeFirst();
 }
 
+/** The member, as a fact asked together with the actor (see access.repository). */
+export function memberFact(ex: Executor, orgId: string, userId: string) {
+  return jsonObjectFrom(
+    membersWithRoles(ex, orgId).where('m.user_id', '=', userId),
+  ) as Fact<MemberRecord | null>;
+}
+
+/** The calling member's own membership, as a fact asked together with the actor. */
+export function currentMemberFact(ex: Executor, orgId: string) {
+  return jsonObjectFrom(
+    membersWithRoles(ex, orgId).where('m.user_id', '=', actorUserId),
+  ) as Fact<MemberRecord | null>;
+}
+
 export async function findOwner(ex: Executor, orgId: string): Promise<MemberRecord | undefined> {
   return membersWithRoles(ex, orgId).where('m.role_id', '=', 'owner').executeTakeFirst();
 }
@@ -45,14 +76,25 @@ function likePattern(term: string): string {
   return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** Members ordered by user id (bytewise), after the keyset position given. */
-export async function listMembers(
+/** A page of members, as a fact asked together with the actor (see access.repository). */
+export function membersPageFact(
   ex: Executor,
   orgId: string,
   filter: MemberFilter,
   limit: number,
   afterUserId?: string,
-): Promise<MemberRecord[]> {
+) {
+  return jsonArrayFrom(membersQuery(ex, orgId, filter, limit, afterUserId)) as Fact<MemberRecord[]>;
+}
+
+/** Members ordered by user id (bytewise), after the keyset position given. */
+function membersQuery(
+  ex: Executor,
+  orgId: string,
+  filter: MemberFilter,
+  limit: number,
+  afterUserId?: string,
+) {
   let query = membersWithRoles(ex, orgId);
   if (filter.roleId) query = query.where('m.role_id', '=', filter.roleId);
   if (filter.status) query = query.where('m.status', '=', filter.status);
@@ -82,29 +124,7 @@ export async function listMembers(
   if (afterUserId !== undefined) {
     query = query.where(sql<boolean>`m.user_id collate "C" > ${afterUserId} collate "C"`);
   }
-  return query
-    .orderBy(sql`m.user_id collate "C"`)
-    .limit(limit)
-    .execute();
-}
-
-export async function teamsOfMembers(
-  ex: Executor,
-  orgId: string,
-  userIds: readonly string[],
-): Promise<MemberTeamRecord[]> {
-  if (userIds.length === 0) return [];
-  return ex
-    .selectFrom('team_members as tm')
-    .innerJoin('teams as t', (join) =>
-      join.onRef('t.org_id', '=', 'tm.org_id').onRef('t.id', '=', 'tm.team_id'),
-    )
-    .select(['tm.user_id', 'tm.team_id', 't.name as team_name', 'tm.role'])
-    .where('tm.org_id', '=', orgId)
-    .where('tm.user_id', 'in', userIds)
-    .orderBy('t.name')
-    .orderBy('t.id')
-    .execute();
+  return query.orderBy(sql`m.user_id collate "C"`).limit(limit);
 }
 
 export async function insertMember(ex: Executor, row: Insertable<MembershipsTable>) {
@@ -112,9 +132,27 @@ export async function insertMember(ex: Executor, row: Insertable<MembershipsTabl
 }
 
 /**
- * Applies a change in one conditional write. With `expectedVersion` the row changes only if it
- * still has that version. Returns false when no row matched.
+ * A change in one conditional write: with `expectedVersion` the row changes only if it still has
+ * that version. Returns the rows it changed.
  */
+export function updateMemberWrite(
+  ex: Executor,
+  orgId: string,
+  userId: string,
+  changes: { role_id?: string; status?: 'active' | 'suspended' },
+  now: Date,
+  expectedVersion?: number,
+) {
+  let query = ex
+    .updateTable('memberships')
+    .set((eb) => ({ ...changes, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('user_id', '=', userId);
+  if (expectedVersion !== undefined) query = query.where('version', '=', expectedVersion);
+  return query.returning('version');
+}
+
+/** As `updateMemberWrite`, run now; false when no row matched. */
 export async function updateMember(
   ex: Executor,
   orgId: string,
@@ -123,14 +161,8 @@ export async function updateMember(
   now: Date,
   expectedVersion?: number,
 ): Promise<boolean> {
-  let query = ex
-    .updateTable('memberships')
-    .set((eb) => ({ ...changes, updated_at: now, version: eb('version', '+', 1) }))
-    .where('org_id', '=', orgId)
-    .where('user_id', '=', userId);
-  if (expectedVersion !== undefined) query = query.where('version', '=', expectedVersion);
-  const result = await query.executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  const rows = await updateMemberWrite(ex, orgId, userId, changes, now, expectedVersion).execute();
+  return rows.length > 0;
 }
 
 export async function deleteMember(

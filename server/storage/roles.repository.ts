@@ -1,4 +1,6 @@
 import { sql, type Insertable } from 'kysely';
+import { jsonObjectFrom } from 'kysely/helpers/postgres';
+import type { Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import type { RoleRow, RolesTable } from './schema.js';
 
@@ -148,12 +150,31 @@ export async function touchRoles(
   roleIds: readonly string[],
   now: Date,
 ) {
-  const ids = [...new Set(roleIds)];
-  if (ids.length === 0) return;
-  await ex
+  if (roleIds.length > 0) await touchRolesWrite(ex, orgId, roleIds, now).execute();
+}
+
+/** As `touchRoles`, as a write to run with others (at least one role id). */
+export function touchRolesWrite(
+  ex: Executor,
+  orgId: string,
+  roleIds: readonly string[],
+  now: Date,
+) {
+  return ex
     .updateTable('roles')
     .set((eb) => ({ updated_at: now, version: eb('version', '+', 1) }))
     .where('org_id', '=', orgId)
-    .where('id', 'in', ids)
-    .execute();
+    .where('id', 'in', [...new Set(roleIds)])
+    .returning('id');
+}
+
+/** A role's id, name and permissions, as a fact asked together with the actor. */
+export function roleRefFact(ex: Executor, orgId: string, roleId: string) {
+  return jsonObjectFrom(
+    ex
+      .selectFrom('roles')
+      .select(['id', 'name', 'permissions'])
+      .where('org_id', '=', orgId)
+      .where('id', '=', roleId),
+  ) as Fact<{ id: string; name: string; permissions: string[] } | null>;
 }

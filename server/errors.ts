@@ -1,4 +1,4 @@
-import type { components } from '../../generated/api.js';
+import type { components } from '../generated/api.js';
 
 /** The stable error codes, as the contract's `ErrorCode` lists them. */
 export type ErrorCode = components['schemas']['ErrorCode'];

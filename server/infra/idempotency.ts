@@ -1,16 +1,22 @@
+import { createHash } from 'node:crypto';
+import type { Caller } from '../storage/access.repository.js';
 import {
   claimKey,
   completeKey,
   findKeyRecord,
-  markKeyCommitted,
   releaseClaim,
   releaseKey,
   sweepKeys,
 } from '../storage/idempotency.repository.js';
-import type { Trx } from '../storage/database.js';
-import type { DomainDeps, Principal } from './context.js';
-import { AppError } from './errors.js';
+import type { Db } from '../storage/database.js';
+import { AppError } from '../errors.js';
 import { seal, unseal } from './secrets.js';
+
+/** What the idempotency records need: the database and a clock. */
+export interface IdempotencyDeps {
+  db: Db;
+  clock: { now(): Date };
+}
 
 const KEEP_MS = 24 * 60 * 60 * 1000;
 /** A claim this old whose request never finished (its process died) may be taken over. */
@@ -24,9 +30,10 @@ export interface StoredResponse {
 
 export type Claim = { kind: 'first' } | { kind: 'replay'; response: StoredResponse };
 
-/** Keys are scoped to the API key that sent them. */
-export function idempotencyScope(principal: Principal): string {
-  return principal.kind === 'member' ? principal.apiKeyId : principal.kind;
+/** Keys are scoped to the credential that sent them (never stored in clear). */
+export function idempotencyScope(credential: Caller): string {
+  if (credential.kind !== 'key') return credential.kind;
+  return `key:${createHash('sha256').update(credential.secretHash).digest('hex').slice(0, 40)}`;
 }
 
 /**
@@ -35,7 +42,7 @@ export function idempotencyScope(principal: Principal): string {
  * the first is still running is 409.
  */
 export async function claimIdempotencyKey(
-  deps: DomainDeps,
+  deps: IdempotencyDeps,
   scope: string,
   key: string,
   fingerprint: string,
@@ -96,7 +103,7 @@ export async function claimIdempotencyKey(
 
 /** Stores the answer, sealed with the caller's secret (it may hold a new API key's secret). */
 export async function completeIdempotencyKey(
-  deps: DomainDeps,
+  deps: IdempotencyDeps,
   scope: string,
   key: string,
   response: StoredResponse,
@@ -108,12 +115,7 @@ export async function completeIdempotencyKey(
   });
 }
 
-/** The hook that marks the claim committed inside the transaction of the change it guards. */
-export function markCommittedHook(scope: string, key: string): (trx: Trx) => Promise<void> {
-  return (trx) => markKeyCommitted(trx, scope, key);
-}
-
 /** Gives the key up when its request failed before committing anything. */
-export async function releaseIdempotencyKey(deps: DomainDeps, scope: string, key: string) {
+export async function releaseIdempotencyKey(deps: IdempotencyDeps, scope: string, key: string) {
   await releaseClaim(deps.db, scope, key);
 }

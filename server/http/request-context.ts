@@ -1,0 +1,39 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Response } from 'express';
+import type { Logger } from 'pino';
+import { countingStatements, statementsSoFar } from '../storage/statement-count.js';
+import type { ServiceRequest } from './service-request.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
+
+/**
+ * The first stage: a request id (accepted or made), `Cache-Control: no-store` for the API, and
+ * one log line per request with its status, duration and database statements.
+ */
+export function requestContext(logger: Logger) {
+  return (req: ServiceRequest, res: Response, next: NextFunction) => {
+    const given = req.get('x-request-id');
+    req.requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', req.requestId);
+    if (req.path.startsWith('/v1/')) res.setHeader('Cache-Control', 'no-store');
+    const started = process.hrtime.bigint();
+    countingStatements(() => {
+      res.on('finish', () => {
+        logger.info(
+          {
+            requestId: req.requestId,
+            method: req.method,
+            path: req.path,
+            operationId: req.operationId,
+            status: res.statusCode,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+            statements: req.statements ?? statementsSoFar(),
+            credential: req.credential?.kind,
+          },
+          'request',
+        );
+      });
+      next();
+    });
+  };
+}

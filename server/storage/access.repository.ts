@@ -1,0 +1,127 @@
+import { sql, type Expression } from 'kysely';
+import type { Executor } from './database.js';
+import type { OrganizationRow } from './schema.js';
+
+/** Who a request comes with, as the statements below can look it up. */
+export type Caller = { kind: 'key'; secretHash: string } | { kind: 'platform' };
+
+/** The calling member as the database says now: their key, membership, role and permissions. */
+export interface ActorRecord {
+  key_id: string;
+  org_id: string;
+  user_id: string;
+  status: 'active' | 'suspended';
+  role_id: string;
+  role_permissions: string[];
+}
+
+/** One question asked in the same statement as the actor: an expression yielding one value. */
+export type Fact<T> = Expression<T>;
+export type Facts<F> = { [K in keyof F]: Fact<F[K]> };
+
+export interface ActorAnswer<F> {
+  /** The member the key belongs to (in any organization), or null for an unknown key. */
+  actor: ActorRecord | null;
+  /** The organization, when the caller may see it: an active member of it, or the platform key. */
+  org: OrganizationRow | null;
+  /** Each fact's value, computed only when `org` is answered (nobody else's data is read). */
+  facts: F;
+}
+
+/** Inside a fact: the calling member's user id (from the statement's `actor`). */
+export const actorUserId = sql<string>`(select user_id from actor)`;
+
+const actorByKey = (secretHash: string) => sql`
+  select k.id as key_id, k.org_id, k.user_id, m.status, m.role_id, r.permissions as role_permissions
+  from api_keys k
+  join memberships m on m.org_id = k.org_id and m.user_id = k.user_id
+  join roles r on r.org_id = m.org_id and r.id = m.role_id
+  where k.secret_hash = ${secretHash}`;
+
+const noActor = sql`
+  select null::text as key_id, null::text as org_id, null::text as user_id, null::text as status,
+    null::text as role_id, null::text[] as role_permissions
+  where false`;
+
+/**
+ * Authentication, the actor's current role, tenancy and the facts a use case needs, in one
+ * statement (one round trip). The facts are evaluated only when the caller is an active member
+ * of the organization (or the platform key, where `platformReads` allows it).
+ */
+export async function readWithActor<F extends Record<string, unknown>>(
+  ex: Executor,
+  caller: Caller,
+  orgId: string,
+  facts: Facts<F>,
+  platformReads = false,
+): Promise<ActorAnswer<F>> {
+  const allowed =
+    caller.kind === 'key'
+      ? sql`exists (select 1 from actor where org_id = ${orgId} and status = 'active')`
+      : sql`${platformReads}::boolean`;
+  const names = Object.keys(facts);
+  const columns = names.map(
+    (name, i) =>
+      sql`case when (select ok from gate) then (${facts[name as keyof F]}) end as ${sql.ref(`f${i}`)}`,
+  );
+  const { rows } = await sql<Record<string, unknown>>`
+    with actor as (${caller.kind === 'key' ? actorByKey(caller.secretHash) : noActor}),
+    gate as (select ${allowed} as ok)
+    select
+      (select row_to_json(a) from actor a) as actor,
+      case when (select ok from gate)
+        then (select row_to_json(o) from organizations o where o.id = ${orgId}) end as org
+      ${columns.length > 0 ? sql`, ${sql.join(columns)}` : sql``}
+  `.execute(ex);
+  const row = rows[0]!;
+  const org = row.org as (Omit<OrganizationRow, 'created_at' | 'updated_at'> & Dates) | null;
+  return {
+    actor: (row.actor as ActorRecord | null) ?? null,
+    org: org
+      ? { ...org, created_at: new Date(org.created_at), updated_at: new Date(org.updated_at) }
+      : null,
+    facts: Object.fromEntries(names.map((name, i) => [name, row[`f${i}`] ?? null])) as F,
+  };
+}
+
+interface Dates {
+  created_at: string;
+  updated_at: string;
+}
+
+/**
+ * Locks the organization for a change, but only for a caller entitled to contend for it: a key of
+ * one of its members (checked before the lock is taken), or the platform key. Every write inside
+ * one organization takes this lock first, so writes to one organization are serialized and its
+ * invariants (one owner, role assignments against live roles) cannot be raced. FOR NO KEY UPDATE
+ * leaves foreign-key checks from other tables unblocked. False when nothing was locked.
+ */
+export async function lockOrganizationFor(
+  ex: Executor,
+  caller: Caller,
+  orgId: string,
+): Promise<boolean> {
+  const member =
+    caller.kind === 'key'
+      ? sql`and exists (select 1 from api_keys k where k.secret_hash = ${caller.secretHash} and k.org_id = o.id)`
+      : sql``;
+  const { rows } = await sql`
+    select o.id from organizations o where o.id = ${orgId} ${member} for no key update of o
+  `.execute(ex);
+  return rows.length > 0;
+}
+
+/** Whether a key with this hash exists at all (to tell 401 from 404 after a refused lock). */
+export async function keyHashExists(ex: Executor, secretHash: string): Promise<boolean> {
+  const { rows } = await sql`select 1 from api_keys where secret_hash = ${secretHash}`.execute(ex);
+  return rows.length > 0;
+}
+
+/** The member a key belongs to, in whichever organization (for operations outside one). */
+export async function findActorByKey(
+  ex: Executor,
+  secretHash: string,
+): Promise<ActorRecord | undefined> {
+  const { rows } = await sql<ActorRecord>`${actorByKey(secretHash)}`.execute(ex);
+  return rows[0];
+}
