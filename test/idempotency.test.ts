@@ -1,3 +1,5 @@
+import { idempotencyScope } from '../server/infra/idempotency.js';
+import { hashSecret } from '../server/infra/secrets.js';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { sql } from 'kysely';
 import { startService } from '../server/service.js';
@@ -148,15 +150,8 @@ describe('Idempotency-Key on POST', () => {
     await sql`insert into idempotency_keys (scope, key, fingerprint, state, created_at) values (${'unused'}, 'abandoned', 'x', 'in_progress', now())`.execute(
       ctx.service.database.db,
     );
-    const keyId = (
-      await ctx.service.database.db
-        .selectFrom('api_keys')
-        .select('id')
-        .where('org_id', '=', org.orgId)
-        .where('user_id', '=', org.owner.userId)
-        .executeTakeFirstOrThrow()
-    ).id;
-    await sql`update idempotency_keys set scope = ${keyId}, created_at = now() - interval '10 minutes' where key = 'abandoned'`.execute(
+    const scope = idempotencyScope({ kind: 'key', secretHash: hashSecret(org.owner.key) });
+    await sql`update idempotency_keys set scope = ${scope}, created_at = now() - interval '10 minutes' where key = 'abandoned'`.execute(
       ctx.service.database.db,
     );
     const taken = await addMember(org.owner.key, 'abandoned', 'usr_abandoned');

@@ -157,6 +157,28 @@ describe('setMemberRole', () => {
     expect(await roleOf(org, admin.userId)).toBe('admin');
   });
 
+  test('rule 3: only the owner assigns owner, even for a custom role holding every permission', async () => {
+    const org = await createOrg(ctx);
+    const all = await org.owner.client.GET('/v1/permissions');
+    const created = await org.owner.client.POST('/v1/organizations/{orgId}/roles', {
+      params: { path: { orgId: org.orgId } },
+      body: { name: 'Everything', permissions: all.data!.data.map((p) => p.id) },
+    });
+    const deputy = await addActor(ctx, org, created.data!.id);
+    const member = await addActor(ctx, org, 'member');
+    const assigned = await setRole(deputy, org, member.userId, 'owner');
+    expect(assigned.response.status).toBe(403);
+    expect(assigned.error).toMatchObject({
+      code: 'PRIVILEGE_CEILING',
+      detail: 'Only the owner can assign the owner role.',
+    });
+    const raised = await setRole(deputy, org, deputy.userId, 'owner');
+    expect(raised.error?.code).toBe('PRIVILEGE_CEILING');
+    expect(await roleOf(org, member.userId)).toBe('member');
+    expect(await roleOf(org, deputy.userId)).toBe(created.data!.id);
+    expect(await roleOf(org, org.owner.userId)).toBe('owner');
+  });
+
   test('rule 6: setting the role a member already has is a no-op: 200, same version, no audit event', async () => {
     const org = await createOrg(ctx);
     const member = await addActor(ctx, org, 'member');

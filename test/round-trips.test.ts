@@ -1,0 +1,144 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { pino } from 'pino';
+import { createMemberRolesClient } from '../client/index.js';
+import { startService, type RunningService } from '../server/service.js';
+import { PLATFORM_KEY, onPostgres, type TestContext } from './support/context.js';
+import { scratchDatabase } from './support/database.js';
+import { addActor, createOrg, type TestActor, type TestOrg } from './support/scenario.js';
+
+// Every request's log line says how many database statements (round trips) it took, BEGIN and
+// COMMIT included; these tests pin the counts of the hot paths, so a regression fails CI.
+const lines: { requestId?: string; statements?: number; operationId?: string }[] = [];
+const sink = new Writable({
+  write(chunk: Buffer, _encoding, done) {
+    for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line));
+    done();
+  },
+});
+
+let service: RunningService;
+let drop: () => Promise<void>;
+let ctx: TestContext;
+let org: TestOrg;
+let admin: TestActor;
+let target: TestActor;
+
+beforeAll(async () => {
+  const database = await scratchDatabase();
+  drop = () => database.drop();
+  service = await startService(
+    {
+      port: 0,
+      host: '127.0.0.1',
+      databaseUrl: database.url,
+      platformKey: PLATFORM_KEY,
+      demo: false,
+      // Rate limiting on: its accounting must not cost a statement.
+      rateLimitPerMinute: 100_000,
+      logLevel: 'info',
+      production: false,
+    },
+    pino({ level: 'info' }, sink),
+  );
+  const client = (apiKey?: string) =>
+    createMemberRolesClient({ baseUrl: service.url, ...(apiKey ? { apiKey } : {}), retries: 0 });
+  ctx = {
+    service,
+    databaseUrl: database.url,
+    url: service.url,
+    client,
+    platform: client(PLATFORM_KEY),
+    stop: () => service.stop(),
+  };
+  org = await createOrg(ctx);
+  admin = await addActor(ctx, org, 'admin');
+  target = await addActor(ctx, org, 'member');
+});
+afterAll(async () => {
+  await service.stop();
+  await drop();
+});
+
+/** The statements the request with this id took, from its log line. */
+async function statementsOf(requestId: string): Promise<number> {
+  for (let i = 0; i < 50; i += 1) {
+    const line = lines.find((l) => l.requestId === requestId);
+    if (line?.statements !== undefined) return line.statements;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`no log line for request ${requestId}`);
+}
+
+let sequence = 0;
+const requestId = () => `round-trips-${(sequence += 1)}`;
+const headers = (id: string) => ({ 'X-Request-Id': id });
+
+describe(`database round trips per request (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, () => {
+  test('getMember costs one statement: authentication, role, tenancy and the member together', async () => {
+    const id = requestId();
+    const { data } = await admin.client.GET('/v1/organizations/{orgId}/members/{userId}', {
+      params: { path: { orgId: org.orgId, userId: target.userId }, header: headers(id) },
+    });
+    expect(data?.userId).toBe(target.userId);
+    expect(await statementsOf(id)).toBe(1);
+  });
+
+  test('getCurrentMember costs one statement', async () => {
+    const id = requestId();
+    const { data } = await target.client.GET('/v1/organizations/{orgId}/me', {
+      params: { path: { orgId: org.orgId }, header: headers(id) },
+    });
+    expect(data?.userId).toBe(target.userId);
+    expect(await statementsOf(id)).toBe(1);
+  });
+
+  test('listMembers costs one statement, teams included', async () => {
+    const id = requestId();
+    const { data } = await admin.client.GET('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId }, query: { limit: 2 }, header: headers(id) },
+    });
+    expect(data?.data).toHaveLength(2);
+    expect(await statementsOf(id)).toBe(1);
+  });
+
+  test('a refused read costs one statement too (unknown key, stranger, missing member)', async () => {
+    const stranger = await createOrg(ctx);
+    for (const [client, userId, status] of [
+      [ctx.client('mrk_not-a-key'), target.userId, 401],
+      [stranger.owner.client, target.userId, 404],
+      [admin.client, 'usr_nobody', 404],
+    ] as const) {
+      const id = requestId();
+      const { response } = await client.GET('/v1/organizations/{orgId}/members/{userId}', {
+        params: { path: { orgId: org.orgId, userId }, header: headers(id) },
+      });
+      expect(response.status).toBe(status);
+      expect(await statementsOf(id)).toBe(1);
+    }
+  });
+
+  test('setMemberRole costs at most five: begin, lock, actor with member and role, writes, commit', async () => {
+    for (const roleId of ['viewer', 'member']) {
+      const id = requestId();
+      const { data } = await admin.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
+        params: { path: { orgId: org.orgId, userId: target.userId }, header: headers(id) },
+        body: { roleId },
+      });
+      expect(data?.role.id).toBe(roleId);
+      expect(await statementsOf(id)).toBeLessThanOrEqual(5);
+    }
+  });
+
+  test('suspending and reactivating (updateMember) cost at most five each', async () => {
+    for (const status of ['suspended', 'active'] as const) {
+      const id = requestId();
+      const { data } = await admin.client.PATCH('/v1/organizations/{orgId}/members/{userId}', {
+        params: { path: { orgId: org.orgId, userId: target.userId }, header: headers(id) },
+        body: { status },
+      });
+      expect(data?.status).toBe(status);
+      expect(await statementsOf(id)).toBeLessThanOrEqual(5);
+    }
+  });
+});
