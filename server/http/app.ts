@@ -1,16 +1,15 @@
 import express from 'express';
-import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { UsageRecorder } from '../infra/usage.js';
-import { identify, presented } from './credentials.js';
+import { contractValidator } from './contract-validator.js';
+import { identify } from './credentials.js';
 import { createHandlers, type HandlerDeps } from './handlers.js';
 import { refuseUnstorableText, requireMediaType } from './input-guards.js';
 import { registerOperations } from './operations.js';
 import { errorHandler } from './problem.js';
 import { rateLimit } from './rate-limit.js';
 import { requestContext } from './request-context.js';
-import type { ServiceRequest } from './service-request.js';
 
 export interface AppDeps extends HandlerDeps {
   logger: Logger;
@@ -41,7 +40,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(requireMediaType);
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
   app.use(refuseUnstorableText);
-  app.use(contractValidator(deps));
+  app.use(contractValidator(deps.document.json, deps.validateResponses));
   registerOperations(app, createHandlers(deps), deps);
   app.use(errorHandler(deps.logger));
   return app;
@@ -57,35 +56,5 @@ function securityHeaders() {
         'img-src': ["'self'", 'data:'],
       },
     },
-  });
-}
-
-/**
- * Requests (and, outside production, responses) checked against the contract before any handler
- * runs. The security schemes need a presented credential; whether it is valid is answered with
- * the request's own statement (an unknown key is 401 there).
- */
-function contractValidator(deps: AppDeps) {
-  return OpenApiValidator.middleware({
-    apiSpec: structuredClone(deps.document.json) as never,
-    validateApiSpec: false,
-    // Full format checks: an impossible date (2026-02-30) or email (a..b@x) is refused, not stored.
-    validateFormats: true,
-    ajvFormats: { mode: 'full' },
-    validateRequests: {
-      allowUnknownQueryParameters: false,
-      allErrors: true,
-      removeAdditional: false,
-    },
-    validateResponses: deps.validateResponses
-      ? { allErrors: true, removeAdditional: false }
-      : false,
-    validateSecurity: {
-      handlers: {
-        bearerAuth: (req) => presented(req as ServiceRequest),
-        apiKeyHeader: (req) => presented(req as ServiceRequest),
-      },
-    },
-    ignoreUndocumented: false,
   });
 }

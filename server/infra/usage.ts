@@ -46,10 +46,11 @@ const MAX_UNKNOWN = 100_000;
 /**
  * Rate limits and `lastUsedAt` without a database write on the request path. Each process counts
  * requests per credential in one-minute windows aligned to the clock, and decides from its own
- * count plus the shared count it last learned; once a second it adds its counts to the
- * database's (PostgreSQL: one statement for all credentials) and learns the others'. So across
- * N processes a credential can overshoot its limit by at most what the other N−1 processes
- * admitted for it within one flush interval. Last uses are written in the same rhythm.
+ * count plus the shared count it last learned. Once a flush interval (1 s) it adds its counts to
+ * the database's and learns the others' (PostgreSQL: one statement for every credential it saw
+ * this minute). A request another process admitted is seen everywhere within two intervals, so
+ * across processes a credential can exceed its limit by at most what the other processes admit
+ * for it in about two seconds. Last uses are written in the same rhythm.
  */
 export class UsageRecorder {
   private readonly windows = new Map<string, Window>();
@@ -132,10 +133,10 @@ export class UsageRecorder {
     }
     const used = [...this.lastUsed];
     this.lastUsed.clear();
+    // Every credential seen this window is sent, with 0 when it had no new requests here: the
+    // answer refreshes what the other processes counted for it.
     const sending =
-      this.options.shared && this.limiting
-        ? [...this.windows].filter(([, w]) => w.known && w.unsent > 0)
-        : [];
+      this.options.shared && this.limiting ? [...this.windows].filter(([, w]) => w.known) : [];
     const counts = sending.map(([bucket, w]) => ({ bucket, minute: w.minute, add: w.unsent }));
     for (const [, w] of sending) w.unsent = 0;
     try {

@@ -3,25 +3,34 @@ import type { Executor } from './database.js';
 
 /**
  * Adds each process's counts to the shared one-minute windows in one statement and returns the
- * totals. A window is named by its minute since the epoch; a count for an older minute than the
- * stored one is dropped, a newer minute starts the window again.
+ * totals (a count of 0 only reads the total, without writing). A window is named by its minute
+ * since the epoch; a count for an older minute than the stored one is dropped, a newer minute
+ * starts the window again.
  */
 export async function addToWindows(
   ex: Executor,
   counts: readonly { bucket: string; minute: number; add: number }[],
 ): Promise<{ bucket: string; minute: number; count: number }[]> {
   const { rows } = await sql<{ bucket: string; minute: number; count: number }>`
-    insert into rate_limit_windows as w (bucket, window_start, count)
-    select c.bucket, to_timestamp(c.minute * 60), c.add
-    from unnest(${counts.map((c) => c.bucket)}::text[], ${counts.map((c) => c.minute)}::int8[],
-      ${counts.map((c) => c.add)}::int4[]) as c (bucket, minute, add)
-    on conflict (bucket) do update set
-      count = case
-        when w.window_start = excluded.window_start then w.count + excluded.count
-        when w.window_start < excluded.window_start then excluded.count
-        else w.count end,
-      window_start = greatest(w.window_start, excluded.window_start)
-    returning w.bucket, (extract(epoch from w.window_start) / 60)::int8 as minute, w.count
+    with c (bucket, window_start, add) as (
+      select bucket, to_timestamp(minute * 60), add
+      from unnest(${counts.map((c) => c.bucket)}::text[], ${counts.map((c) => c.minute)}::int8[],
+        ${counts.map((c) => c.add)}::int4[]) as u (bucket, minute, add)
+    ), added as (
+      insert into rate_limit_windows as w (bucket, window_start, count)
+      select bucket, window_start, add from c where add > 0
+      on conflict (bucket) do update set
+        count = case
+          when w.window_start = excluded.window_start then w.count + excluded.count
+          when w.window_start < excluded.window_start then excluded.count
+          else w.count end,
+        window_start = greatest(w.window_start, excluded.window_start)
+      returning w.bucket, w.window_start, w.count
+    )
+    select bucket, (extract(epoch from window_start) / 60)::int8 as minute, count from added
+    union all
+    select w.bucket, (extract(epoch from w.window_start) / 60)::int8, w.count
+    from rate_limit_windows w join c on c.bucket = w.bucket and c.add = 0
   `.execute(ex);
   return rows.map((row) => ({ ...row, minute: Number(row.minute), count: Number(row.count) }));
 }
