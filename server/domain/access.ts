@@ -6,6 +6,7 @@ import {
   type ActorRecord,
   type Caller,
   type Facts,
+  type Question,
 } from '../storage/access.repository.js';
 import { insertAuditEventsQuery } from '../storage/audit.repository.js';
 import type { Db, Executor, Trx } from '../storage/database.js';
@@ -105,7 +106,7 @@ async function ask<F extends Record<string, unknown>>(
   ex: Executor,
   caller: Caller,
   orgId: string,
-  facts: Facts<F> | undefined,
+  facts: Facts<F> | Question<F> | undefined,
   platform: boolean,
 ): Promise<{ actor: Actor | null; answer: ActorAnswer<F> }> {
   const answer = await readWithActor<F>(ex, caller, orgId, facts ?? ({} as Facts<F>), platform);
@@ -128,7 +129,7 @@ export async function readInOrganization<T, F extends Record<string, unknown> = 
   ctx: RequestContext,
   orgId: string,
   work: (db: Executor, actor: Actor, facts: F, org: OrganizationRow) => Promise<T> | T,
-  facts?: Facts<F>,
+  facts?: Facts<F> | Question<F>,
 ): Promise<T> {
   const caller = callerOf(ctx);
   if (caller.kind === 'platform') throw organizationNotFound(); // a member of nothing
@@ -142,7 +143,7 @@ export async function readInOrganizationOrPlatform<T, F extends Record<string, u
   ctx: RequestContext,
   orgId: string,
   work: (db: Executor, actor: Actor | null, facts: F, org: OrganizationRow) => Promise<T> | T,
-  facts?: Facts<F>,
+  facts?: Facts<F> | Question<F>,
 ): Promise<T> {
   const { actor, answer } = await ask(deps.db, callerOf(ctx), orgId, facts, true);
   return work(deps.db, actor, answer.facts, answer.org!);
@@ -181,7 +182,7 @@ export async function inOrganization<T, F extends Record<string, unknown> = NoFa
   ctx: RequestContext,
   orgId: string,
   work: (trx: Trx, actor: Actor, org: OrganizationRow, change: Change<F>) => Promise<T>,
-  facts?: Facts<F>,
+  facts?: Facts<F> | Question<F>,
 ): Promise<T> {
   const caller = callerOf(ctx);
   if (caller.kind === 'platform') throw organizationNotFound(); // a member of nothing
@@ -199,7 +200,7 @@ export async function inOrganizationOrPlatform<T, F extends Record<string, unkno
   ctx: RequestContext,
   orgId: string,
   work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
-  facts?: Facts<F>,
+  facts?: Facts<F> | Question<F>,
 ): Promise<T> {
   return unitOfWork(deps, ctx, callerOf(ctx), orgId, facts, true, work);
 }
@@ -209,7 +210,7 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
   ctx: RequestContext,
   caller: Caller,
   orgId: string,
-  facts: Facts<F> | undefined,
+  facts: Facts<F> | Question<F> | undefined,
   platform: boolean,
   work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
 ): Promise<T> {

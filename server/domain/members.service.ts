@@ -18,6 +18,7 @@ import {
   touchRolesWrite,
 } from '../storage/roles.repository.js';
 import { sql } from 'kysely';
+import { preparedRead } from '../storage/access.repository.js';
 import { touchTeams } from '../storage/teams.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
 import {
@@ -105,9 +106,15 @@ export async function getMember(
       if (!target) throw memberNotFound();
       return toMember(target);
     },
-    { target: memberFact(deps.db, orgId, userId) },
+    askMember({ userId }),
   );
 }
+
+const askMember = preparedRead((ex, orgId, p: { userId: string }) => ({
+  target: memberFact(ex, orgId, p.userId),
+}));
+
+const askCurrentMember = preparedRead((ex, orgId) => ({ me: currentMemberFact(ex, orgId) }));
 
 /** Any active member may read their own membership; one statement. */
 export async function getCurrentMember(
@@ -124,7 +131,7 @@ export async function getCurrentMember(
       if (!me || me.user_id !== actor.userId) throw memberNotFound();
       return toMember(me);
     },
-    { me: currentMemberFact(deps.db, orgId) },
+    askCurrentMember({}),
   );
 }
 
@@ -349,12 +356,21 @@ export async function changeMember(
         version: target.version + 1,
       });
     },
-    {
-      target: memberFact(deps.db, orgId, userId),
-      role: change.roleId === undefined ? noRole : roleRefFact(deps.db, orgId, change.roleId),
-    },
+    change.roleId === undefined
+      ? askTarget({ userId })
+      : askTargetAndRole({ userId, roleId: change.roleId }),
   );
 }
+
+const askTarget = preparedRead((ex, orgId, p: { userId: string }) => ({
+  target: memberFact(ex, orgId, p.userId),
+  role: noRole,
+}));
+
+const askTargetAndRole = preparedRead((ex, orgId, p: { userId: string; roleId: string }) => ({
+  target: memberFact(ex, orgId, p.userId),
+  role: roleRefFact(ex, orgId, p.roleId),
+}));
 
 /**
  * Rule 3: the target becomes owner and the current owner (the actor) becomes admin, in the

@@ -1,4 +1,4 @@
-import { sql, type Expression } from 'kysely';
+import { CompiledQuery, sql, type Expression } from 'kysely';
 import type { Executor } from './database.js';
 import type { OrganizationRow } from './schema.js';
 
@@ -52,19 +52,33 @@ export async function readWithActor<F extends Record<string, unknown>>(
   ex: Executor,
   caller: Caller,
   orgId: string,
-  facts: Facts<F>,
+  facts: Facts<F> | Question<F>,
   platformReads = false,
 ): Promise<ActorAnswer<F>> {
+  if (typeof facts === 'function') return facts(ex, caller, orgId, platformReads);
+  const names = Object.keys(facts);
+  const { rows } = await actorStatement(caller, orgId, facts, platformReads).execute(ex);
+  return toAnswer<F>(rows[0]!, names);
+}
+
+/** A read asked with the actor, as a prepared statement binds it (see `preparedRead`). */
+export type Question<F> = (
+  ex: Executor,
+  caller: Caller,
+  orgId: string,
+  platformReads: boolean,
+) => Promise<ActorAnswer<F>>;
+
+function actorStatement<F>(caller: Caller, orgId: string, facts: Facts<F>, platformReads: boolean) {
   const allowed =
     caller.kind === 'key'
       ? sql`exists (select 1 from actor where org_id = ${orgId} and status = 'active')`
       : sql`${platformReads}::boolean`;
-  const names = Object.keys(facts);
-  const columns = names.map(
+  const columns = Object.keys(facts).map(
     (name, i) =>
       sql`case when (select ok from gate) then (${facts[name as keyof F]}) end as ${sql.ref(`f${i}`)}`,
   );
-  const { rows } = await sql<Record<string, unknown>>`
+  return sql<Record<string, unknown>>`
     with actor as (${caller.kind === 'key' ? actorByKey(caller.secretHash) : noActor}),
     gate as (select ${allowed} as ok)
     select
@@ -72,8 +86,10 @@ export async function readWithActor<F extends Record<string, unknown>>(
       case when (select ok from gate)
         then (select row_to_json(o) from organizations o where o.id = ${orgId}) end as org
       ${columns.length > 0 ? sql`, ${sql.join(columns)}` : sql``}
-  `.execute(ex);
-  const row = rows[0]!;
+  `;
+}
+
+function toAnswer<F>(row: Record<string, unknown>, names: string[]): ActorAnswer<F> {
   const org = row.org as (Omit<OrganizationRow, 'created_at' | 'updated_at'> & Dates) | null;
   return {
     actor: (row.actor as ActorRecord | null) ?? null,
@@ -81,6 +97,56 @@ export async function readWithActor<F extends Record<string, unknown>>(
       ? { ...org, created_at: new Date(org.created_at), updated_at: new Date(org.updated_at) }
       : null,
     facts: Object.fromEntries(names.map((name, i) => [name, row[`f${i}`] ?? null])) as F,
+  };
+}
+
+type Params = Record<string, string>;
+const MARK = '\u0001';
+const placeholder = (name: string) => `${MARK}${name}${MARK}`;
+
+/**
+ * A read asked with the actor whose statement is built and compiled once (per kind of caller),
+ * not on every request: `facts` is built with placeholder values the first time; later calls only
+ * bind the values. The facts may use each value only as a query parameter, unchanged.
+ */
+export function preparedRead<P extends Params, F extends Record<string, unknown>>(
+  facts: (ex: Executor, orgId: string, params: P) => Facts<F>,
+): (params: P) => Question<F> {
+  const compiled = new Map<
+    string,
+    { sql: string; bind: (values: Params) => unknown[]; names: string[] }
+  >();
+  const prepare = (ex: Executor, kind: Caller['kind'], platformReads: boolean) => {
+    const names = new Proxy({} as P, { get: (_, name) => placeholder(String(name)) });
+    const built = facts(ex, placeholder('orgId'), names);
+    const caller: Caller =
+      kind === 'key' ? { kind, secretHash: placeholder('secretHash') } : { kind };
+    const query = actorStatement(caller, placeholder('orgId'), built, platformReads).compile(ex);
+    const slots = query.parameters.map((value) => {
+      if (typeof value !== 'string' || !value.includes(MARK)) return { value };
+      const name = value.slice(1, -1);
+      if (value !== placeholder(name) || name.includes(MARK)) {
+        throw new Error(`a prepared read changed its parameter ${JSON.stringify(value)}`);
+      }
+      return { name };
+    });
+    const bind = (values: Params) =>
+      slots.map((slot) => ('name' in slot ? values[slot.name!] : slot.value));
+    return { sql: query.sql, bind, names: Object.keys(built) };
+  };
+  return (params) => async (ex, caller, orgId, platformReads) => {
+    const key = `${caller.kind}:${platformReads}`;
+    let statement = compiled.get(key);
+    if (!statement) compiled.set(key, (statement = prepare(ex, caller.kind, platformReads)));
+    const values: Params = {
+      ...params,
+      orgId,
+      ...(caller.kind === 'key' ? { secretHash: caller.secretHash } : {}),
+    };
+    const result = await ex.executeQuery<Record<string, unknown>>(
+      CompiledQuery.raw(statement.sql, statement.bind(values)),
+    );
+    return toAnswer<F>(result.rows[0]!, statement.names);
   };
 }
 
