@@ -15,11 +15,30 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path?: never;
       cookie?: never;
     };
-    get?: never;
+    /**
+     * List organizations
+     * @description Lists every organization of the deployment, ordered by id, optionally only those whose name or
+     *     slug contains `q` (case-insensitive).
+     *
+     *     **Permission:** the platform key only (`403 INSUFFICIENT_PERMISSION` for anyone else; a user's
+     *     own organizations are `listUserMemberships`).
+     *
+     *     **Pagination:** keyset pagination. `limit` sets the page size (1–100, default 50). `nextCursor`
+     *     is `null` on the last page; otherwise pass it unchanged as `cursor`, with the same `q`, to get
+     *     the next page.
+     */
+    get: operations['listOrganizations'];
     put?: never;
     /**
      * Create an organization
@@ -58,6 +77,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -76,14 +102,32 @@ export interface paths {
      *     **Permission:** `org:read` (every built-in role has it).
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
     get: operations['getOrganization'];
     put?: never;
     post?: never;
-    delete?: never;
+    /**
+     * Delete an organization
+     * @description Deletes the organization and everything of it (members, roles, teams, API keys, audit trail)
+     *     in one transaction. It cannot be undone.
+     *
+     *     **Permission:** the owner, with their own key or token, or the platform key on their behalf
+     *     (`On-Behalf-Of`). Anyone else gets `403 INSUFFICIENT_PERMISSION`.
+     *
+     *     **Concurrency:** send the organization's `ETag` as `If-Match` to delete only the version you
+     *     read (`412 PRECONDITION_FAILED` otherwise).
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    delete: operations['deleteOrganization'];
     options?: never;
     head?: never;
     /**
@@ -99,7 +143,9 @@ export interface paths {
      *     - Writes an `organization.updated` audit event in the same transaction.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -116,6 +162,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -139,7 +192,9 @@ export interface paths {
      *     offsets).
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -166,7 +221,9 @@ export interface paths {
      *     `422 IDEMPOTENCY_KEY_REUSED`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -187,6 +244,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -222,7 +286,9 @@ export interface paths {
      *     A user who is not a member of this organization is `404 NOT_FOUND`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -247,7 +313,9 @@ export interface paths {
      *     way.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -291,7 +359,9 @@ export interface paths {
      *     way.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -308,6 +378,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -363,7 +440,9 @@ export interface paths {
      *     way.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -385,6 +464,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -420,7 +506,9 @@ export interface paths {
      *     `422 IDEMPOTENCY_KEY_REUSED`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -441,6 +529,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -462,7 +557,9 @@ export interface paths {
      *     anything, so it gets `404 NOT_FOUND`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -485,6 +582,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -509,7 +613,9 @@ export interface paths {
      *     offsets).
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -533,7 +639,9 @@ export interface paths {
      *     `422 IDEMPOTENCY_KEY_REUSED`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -554,6 +662,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -578,7 +693,9 @@ export interface paths {
      *     **Permission:** `roles:read`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -603,7 +720,9 @@ export interface paths {
      *     way.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -632,7 +751,9 @@ export interface paths {
      *     way.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -649,6 +770,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path?: never;
       cookie?: never;
@@ -671,6 +799,113 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/permissions/{permissionId}': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description A product permission's id, e.g. `projects:write`.
+         * @example projects:write
+         */
+        permissionId: components['parameters']['PermissionId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Define a product permission
+     * @description Defines one of the product's own permissions, or changes its description and the built-in
+     *     roles that include it. Custom roles may then hold it, like any service permission.
+     *
+     *     **Permission:** the platform key only (`403 INSUFFICIENT_PERMISSION` for anyone else).
+     *
+     *     **Rules:**
+     *     - The service's own 13 permissions are fixed (`409 BUILT_IN_PERMISSION`).
+     *     - At most 1,000 product permissions (`409 PERMISSION_LIMIT_REACHED`).
+     *     - `includedIn` names the built-in roles, besides the owner (who holds every permission), that
+     *       hold it in every organization. A change counts from the very next request; the versions of
+     *       the roles it changes, and of their members, step.
+     *     - The privilege ceiling covers product permissions exactly like the service's: nobody grants
+     *       or takes away a product permission they do not hold.
+     */
+    put: operations['upsertPermission'];
+    post?: never;
+    /**
+     * Delete a product permission
+     * @description Removes a product permission from the catalogue and from the built-in roles that included it.
+     *
+     *     **Permission:** the platform key only (`403 INSUFFICIENT_PERMISSION` for anyone else).
+     *
+     *     **Rules:**
+     *     - While a custom role of any organization holds it, it cannot be deleted
+     *       (`409 PERMISSION_IN_USE`): take it out of those roles first.
+     *     - The service's own permissions are fixed (`409 BUILT_IN_PERMISSION`).
+     *     - The versions of the built-in roles that lose it, and of their members, step.
+     */
+    delete: operations['deletePermission'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/users/{userId}/memberships': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The user id of the member, exactly as your identity provider issued it: 1–255 characters
+         *     from `A–Z a–z 0–9 . _ ~ @ | : + = -`.
+         *
+         *     **Percent-encode it** in the path, as `encodeURIComponent` does: `|` must be sent as `%7C`,
+         *     and `@`, `:`, `+` and `=` may be sent as `%40`, `%3A`, `%2B` and `%3D`. So
+         *     `auth0|654a2f4d1b3c4e9a8d2f3c1b` is sent as `auth0%7C654a2f4d1b3c4e9a8d2f3c1b`, and
+         *     `samlp|acme|bob@acme.com` as `samlp%7Cacme%7Cbob%40acme.com`. In a path `+` is a plus sign,
+         *     never a space. The server decodes the segment once, compares the id exactly (case-sensitive)
+         *     and returns it unchanged; an id with any other character, or longer than 255 characters,
+         *     is answered with `400 VALIDATION_FAILED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        userId: components['parameters']['UserId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * List a user's memberships
+     * @description Lists the organizations a user belongs to, with their role and status in each: what an
+     *     organization switcher shows.
+     *
+     *     **Permission:** the platform key, or an access token (JWT) of that same user. Anyone else gets
+     *     `403 INSUFFICIENT_PERMISSION`.
+     *
+     *     **Pagination:** keyset pagination by organization id. `limit` sets the page size (1–100,
+     *     default 50). `nextCursor` is `null` on the last page; otherwise pass it unchanged as `cursor`
+     *     to get the next page.
+     */
+    get: operations['listUserMemberships'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/organizations/{orgId}/teams': {
     parameters: {
       query?: never;
@@ -681,6 +916,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -704,7 +946,9 @@ export interface paths {
      *     offsets).
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -725,7 +969,9 @@ export interface paths {
      *     `422 IDEMPOTENCY_KEY_REUSED`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -746,6 +992,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -770,7 +1023,9 @@ export interface paths {
      *     **Permission:** `teams:read`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -790,7 +1045,9 @@ export interface paths {
      *     way.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -811,7 +1068,9 @@ export interface paths {
      *     way.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -828,6 +1087,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -856,7 +1122,9 @@ export interface paths {
      *     offsets).
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -879,6 +1147,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -926,7 +1201,9 @@ export interface paths {
      *       transaction.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -942,7 +1219,9 @@ export interface paths {
      *     Writes a `team_member.removed` audit event in the same transaction.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -962,6 +1241,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -987,7 +1273,9 @@ export interface paths {
      *     offsets).
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -1010,6 +1298,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -1048,7 +1343,9 @@ export interface paths {
      *     offsets).
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -1072,7 +1369,9 @@ export interface paths {
      *     `422 IDEMPOTENCY_KEY_REUSED`.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -1093,6 +1392,13 @@ export interface paths {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -1137,7 +1443,9 @@ export interface paths {
      *     Writes an `api_key.revoked` audit event in the same transaction.
      *
      *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
-     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
      */
@@ -1506,6 +1814,26 @@ export interface webhooks {
 export interface components {
   schemas: {
     /**
+     * ServicePermission
+     * @description The service's own permissions (fixed; `kind` is `service` in the catalogue).
+     * @example members:manage
+     * @enum {string}
+     */
+    ServicePermission:
+      | 'org:read'
+      | 'org:manage'
+      | 'members:read'
+      | 'members:invite'
+      | 'members:manage'
+      | 'members:remove'
+      | 'roles:read'
+      | 'roles:manage'
+      | 'teams:read'
+      | 'teams:manage'
+      | 'audit:read'
+      | 'api_keys:manage'
+      | 'billing:manage';
+    /**
      * UserId
      * @description Identifier of a user, as issued by the customer's identity provider: an opaque string of
      *     1–255 characters from `A–Z a–z 0–9 . _ ~ @ | : + = -`, for example
@@ -1516,6 +1844,205 @@ export interface components {
      * @example samlp|acme|carol@acme.com
      */
     UserId: string;
+    /**
+     * Cursor
+     * @description An opaque keyset-pagination cursor, copied from the `nextCursor` of the previous page.
+     *     Do not build or parse it.
+     * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
+     */
+    Cursor: string;
+    /**
+     * OrganizationId
+     * @description Identifier of an organization, `org_` followed by a ULID.
+     * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+     */
+    OrganizationId: string;
+    /**
+     * Organization
+     * @description An organization (a tenant). Every member, role, team, API key and audit event belongs to exactly one.
+     */
+    Organization: {
+      id: components['schemas']['OrganizationId'];
+      /**
+       * @description Display name.
+       * @example Acme Corporation
+       */
+      name: string;
+      /**
+       * @description URL-friendly name, unique across the service.
+       * @example acme
+       */
+      slug: string;
+      /**
+       * Format: date-time
+       * @description When the organization was created.
+       * @example 2026-11-22T10:00:00Z
+       */
+      createdAt: string;
+      /**
+       * Format: date-time
+       * @description When the organization was last changed.
+       * @example 2026-11-22T10:00:00Z
+       */
+      updatedAt: string;
+      /**
+       * Format: int32
+       * @description Steps on every change of the organization; also its strong `ETag` (`"3"`).
+       * @example 1
+       */
+      version: number;
+    };
+    /**
+     * OrganizationList
+     * @description One page of organizations, ordered by id.
+     */
+    OrganizationList: {
+      /** @description The organizations of this page. */
+      data: components['schemas']['Organization'][];
+      /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+      nextCursor: components['schemas']['Cursor'] | null;
+    };
+    /**
+     * ErrorCode
+     * @description Stable, machine-readable identifier of a problem. Codes are never reused for another meaning.
+     *
+     *     | status | code | meaning |
+     *     |---|---|---|
+     *     | 400 | `VALIDATION_FAILED` | the request does not match this document (unknown or invalid body properties, path, query or header parameters); `errors` lists each problem |
+     *     | 401 | `UNAUTHENTICATED` | no credential, an unknown or revoked API key, or an access token that is not valid (`WWW-Authenticate` says why) |
+     *     | 403 | `INSUFFICIENT_PERMISSION` | the caller's role lacks the permission the operation needs |
+     *     | 403 | `PRIVILEGE_CEILING` | the change would grant or take away a permission the caller does not hold |
+     *     | 403 | `MEMBER_SUSPENDED` | the caller's membership is suspended, so their keys are refused |
+     *     | 403 | `ON_BEHALF_OF_NOT_ALLOWED` | `On-Behalf-Of` was sent with a credential other than the platform key |
+     *     | 403 | `ON_BEHALF_OF_REQUIRED` | the platform key changes memberships only on behalf of a member: send `On-Behalf-Of` |
+     *     | 404 | `NOT_FOUND` | the resource does not exist, or the caller is not a member of its organization |
+     *     | 405 | `METHOD_NOT_ALLOWED` | the path exists but not with this method |
+     *     | 409 | `OWNER_REQUIRED` | the owner's role can only change by transferring ownership; the owner cannot be suspended or removed |
+     *     | 409 | `MEMBER_EXISTS` | the user is already a member of the organization |
+     *     | 409 | `SLUG_TAKEN` | another organization already uses the slug |
+     *     | 409 | `ROLE_NAME_TAKEN` | another role of the organization already has the name |
+     *     | 409 | `BUILT_IN_ROLE` | built-in roles are read-only |
+     *     | 409 | `ROLE_IN_USE` | members still hold the role; delete it with `reassignTo` |
+     *     | 409 | `TEAM_NAME_TAKEN` | another team of the organization already has the name |
+     *     | 409 | `API_KEY_LIMIT_REACHED` | the member already has 20 API keys, the most one member can have |
+     *     | 409 | `TEAM_LIMIT_REACHED` | the organization already has 1000 teams, the most it can have |
+     *     | 409 | `PERMISSION_IN_USE` | a custom role holds the permission; take it out of those roles first |
+     *     | 409 | `BUILT_IN_PERMISSION` | the service's own permissions are fixed; define the product's own |
+     *     | 409 | `PERMISSION_LIMIT_REACHED` | the catalogue already holds 1,000 product permissions, the most it can hold |
+     *     | 409 | `TARGET_SUSPENDED` | ownership can only go to an active member; reactivate the member first |
+     *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | a request with the same `Idempotency-Key` is still being processed |
+     *     | 412 | `PRECONDITION_FAILED` | `If-Match` does not match the current `ETag` |
+     *     | 413 | `PAYLOAD_TOO_LARGE` | the request body is too large |
+     *     | 415 | `UNSUPPORTED_MEDIA_TYPE` | the request body is not `application/json` |
+     *     | 422 | `IDEMPOTENCY_KEY_REUSED` | the `Idempotency-Key` was already used with a different request |
+     *     | 428 | `PRECONDITION_REQUIRED` | the operation requires `If-Match` |
+     *     | 429 | `RATE_LIMITED` | too many requests for this API key; retry after `Retry-After` seconds |
+     *     | 431 | `HEADERS_TOO_LARGE` | the request headers are too large |
+     *     | 500 | `INTERNAL` | an unexpected error; nothing was changed |
+     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database |
+     * @example PRIVILEGE_CEILING
+     * @enum {string}
+     */
+    ErrorCode:
+      | 'VALIDATION_FAILED'
+      | 'UNAUTHENTICATED'
+      | 'INSUFFICIENT_PERMISSION'
+      | 'PRIVILEGE_CEILING'
+      | 'MEMBER_SUSPENDED'
+      | 'ON_BEHALF_OF_NOT_ALLOWED'
+      | 'ON_BEHALF_OF_REQUIRED'
+      | 'NOT_FOUND'
+      | 'METHOD_NOT_ALLOWED'
+      | 'OWNER_REQUIRED'
+      | 'MEMBER_EXISTS'
+      | 'SLUG_TAKEN'
+      | 'ROLE_NAME_TAKEN'
+      | 'BUILT_IN_ROLE'
+      | 'ROLE_IN_USE'
+      | 'TEAM_NAME_TAKEN'
+      | 'TEAM_LIMIT_REACHED'
+      | 'API_KEY_LIMIT_REACHED'
+      | 'PERMISSION_IN_USE'
+      | 'BUILT_IN_PERMISSION'
+      | 'PERMISSION_LIMIT_REACHED'
+      | 'TARGET_SUSPENDED'
+      | 'IDEMPOTENCY_KEY_IN_USE'
+      | 'PRECONDITION_FAILED'
+      | 'PAYLOAD_TOO_LARGE'
+      | 'UNSUPPORTED_MEDIA_TYPE'
+      | 'IDEMPOTENCY_KEY_REUSED'
+      | 'PRECONDITION_REQUIRED'
+      | 'RATE_LIMITED'
+      | 'HEADERS_TOO_LARGE'
+      | 'INTERNAL'
+      | 'SERVICE_UNAVAILABLE';
+    /**
+     * ProblemFieldError
+     * @description One reason why a request failed validation.
+     */
+    ProblemFieldError: {
+      /**
+       * @description The part of the request the problem is in.
+       * @example body
+       * @enum {string}
+       */
+      location: 'body' | 'path' | 'query' | 'header';
+      /**
+       * @description Where the problem is: a JSON Pointer into the body (`/roleId`) for `body`, the parameter
+       *     name for `path`, `query` and `header`. Cut to 200 characters (ending in `…`).
+       * @example /roleId
+       */
+      path: string;
+      /**
+       * @description A human-readable explanation, in English, cut to 500 characters (ending in `…`).
+       * @example must match pattern "^(owner|admin|member|viewer|role_[0-9A-HJKMNP-TV-Z]{26})$"
+       */
+      message: string;
+    };
+    /**
+     * Problem
+     * @description A problem detail (RFC 9457), served as `application/problem+json` for every 4xx and 5xx
+     *     response. Branch on `code`, not on `title` or `detail`. A problem never contains stack
+     *     traces, SQL or data of other organizations.
+     */
+    Problem: {
+      /**
+       * Format: uri-reference
+       * @description A URI reference identifying the problem type. It is stable for a given `code`
+       *     (`/problems/` followed by the code in kebab case). It identifies; it is not meant to be fetched.
+       * @example /problems/privilege-ceiling
+       */
+      type: string;
+      /**
+       * @description A short, human-readable summary of the problem type. It does not change between occurrences.
+       * @example Privilege ceiling
+       */
+      title: string;
+      /**
+       * Format: int32
+       * @description The HTTP status code of this response.
+       * @example 403
+       */
+      status: number;
+      /**
+       * @description A human-readable explanation of this occurrence.
+       * @example You cannot grant the permission billing:manage, which your role does not hold.
+       */
+      detail?: string;
+      /**
+       * @description The path of the request that failed.
+       * @example /v1/organizations/org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2/members/auth0%7C654a2f4d1b3c4e9a8d2f3c1b/role
+       */
+      instance?: string;
+      code: components['schemas']['ErrorCode'];
+      /**
+       * @description The request id, as in the `X-Request-Id` response header. Quote it when you report a problem.
+       * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+       */
+      requestId: string;
+      /** @description For `VALIDATION_FAILED`, the reasons the request was rejected: every one, up to the first 50. */
+      errors?: components['schemas']['ProblemFieldError'][];
+    };
     /**
      * NewMemberUser
      * @description The user who becomes the first member and owner of a new organization, as known to your identity provider.
@@ -1558,41 +2085,6 @@ export interface components {
       owner: components['schemas']['NewMemberUser'];
     };
     /**
-     * OrganizationId
-     * @description Identifier of an organization, `org_` followed by a ULID.
-     * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
-     */
-    OrganizationId: string;
-    /**
-     * Organization
-     * @description An organization (a tenant). Every member, role, team, API key and audit event belongs to exactly one.
-     */
-    Organization: {
-      id: components['schemas']['OrganizationId'];
-      /**
-       * @description Display name.
-       * @example Acme Corporation
-       */
-      name: string;
-      /**
-       * @description URL-friendly name, unique across the service.
-       * @example acme
-       */
-      slug: string;
-      /**
-       * Format: date-time
-       * @description When the organization was created.
-       * @example 2026-11-22T10:00:00Z
-       */
-      createdAt: string;
-      /**
-       * Format: date-time
-       * @description When the organization was last changed.
-       * @example 2026-11-22T10:00:00Z
-       */
-      updatedAt: string;
-    };
-    /**
      * User
      * @description A user's profile, as given by your identity provider when they were added.
      */
@@ -1630,6 +2122,10 @@ export interface components {
      *     role allow, and may never grant or take away a permission they do not hold themselves
      *     (the privilege ceiling).
      *
+     *     The deployment's catalogue holds the service's own 13 permissions (fixed) and the product's
+     *     permissions, defined with the platform key (`upsertPermission`), such as `projects:write`:
+     *     two to four lowercase segments separated by `:`. At most 1,000 product permissions.
+     *
      *     | permission | allows |
      *     |---|---|
      *     | `org:read` | read the organization |
@@ -1646,22 +2142,9 @@ export interface components {
      *     | `api_keys:manage` | manage API keys |
      *     | `billing:manage` | manage billing (held by the owner only among built-in roles) |
      * @example members:manage
-     * @enum {string}
+     * @example projects:write
      */
-    Permission:
-      | 'org:read'
-      | 'org:manage'
-      | 'members:read'
-      | 'members:invite'
-      | 'members:manage'
-      | 'members:remove'
-      | 'roles:read'
-      | 'roles:manage'
-      | 'teams:read'
-      | 'teams:manage'
-      | 'audit:read'
-      | 'api_keys:manage'
-      | 'billing:manage';
+    Permission: string;
     /**
      * RoleRef
      * @description The role a member holds, with the permissions it grants right now.
@@ -1796,137 +2279,6 @@ export interface components {
       apiKey: components['schemas']['ApiKeyCreated'];
     };
     /**
-     * ErrorCode
-     * @description Stable, machine-readable identifier of a problem. Codes are never reused for another meaning.
-     *
-     *     | status | code | meaning |
-     *     |---|---|---|
-     *     | 400 | `VALIDATION_FAILED` | the request does not match this document (unknown or invalid body properties, path, query or header parameters); `errors` lists each problem |
-     *     | 401 | `UNAUTHENTICATED` | no API key, or an unknown or revoked one |
-     *     | 403 | `INSUFFICIENT_PERMISSION` | the caller's role lacks the permission the operation needs |
-     *     | 403 | `PRIVILEGE_CEILING` | the change would grant or take away a permission the caller does not hold |
-     *     | 403 | `MEMBER_SUSPENDED` | the caller's membership is suspended, so their keys are refused |
-     *     | 404 | `NOT_FOUND` | the resource does not exist, or the caller is not a member of its organization |
-     *     | 405 | `METHOD_NOT_ALLOWED` | the path exists but not with this method |
-     *     | 409 | `OWNER_REQUIRED` | the owner's role can only change by transferring ownership; the owner cannot be suspended or removed |
-     *     | 409 | `MEMBER_EXISTS` | the user is already a member of the organization |
-     *     | 409 | `SLUG_TAKEN` | another organization already uses the slug |
-     *     | 409 | `ROLE_NAME_TAKEN` | another role of the organization already has the name |
-     *     | 409 | `BUILT_IN_ROLE` | built-in roles are read-only |
-     *     | 409 | `ROLE_IN_USE` | members still hold the role; delete it with `reassignTo` |
-     *     | 409 | `TEAM_NAME_TAKEN` | another team of the organization already has the name |
-     *     | 409 | `API_KEY_LIMIT_REACHED` | the member already has 20 API keys, the most one member can have |
-     *     | 409 | `TEAM_LIMIT_REACHED` | the organization already has 1000 teams, the most it can have |
-     *     | 409 | `TARGET_SUSPENDED` | ownership can only go to an active member; reactivate the member first |
-     *     | 409 | `IDEMPOTENCY_KEY_IN_USE` | a request with the same `Idempotency-Key` is still being processed |
-     *     | 412 | `PRECONDITION_FAILED` | `If-Match` does not match the current `ETag` |
-     *     | 413 | `PAYLOAD_TOO_LARGE` | the request body is too large |
-     *     | 415 | `UNSUPPORTED_MEDIA_TYPE` | the request body is not `application/json` |
-     *     | 422 | `IDEMPOTENCY_KEY_REUSED` | the `Idempotency-Key` was already used with a different request |
-     *     | 428 | `PRECONDITION_REQUIRED` | the operation requires `If-Match` |
-     *     | 429 | `RATE_LIMITED` | too many requests for this API key; retry after `Retry-After` seconds |
-     *     | 431 | `HEADERS_TOO_LARGE` | the request headers are too large |
-     *     | 500 | `INTERNAL` | an unexpected error; nothing was changed |
-     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database |
-     * @example PRIVILEGE_CEILING
-     * @enum {string}
-     */
-    ErrorCode:
-      | 'VALIDATION_FAILED'
-      | 'UNAUTHENTICATED'
-      | 'INSUFFICIENT_PERMISSION'
-      | 'PRIVILEGE_CEILING'
-      | 'MEMBER_SUSPENDED'
-      | 'NOT_FOUND'
-      | 'METHOD_NOT_ALLOWED'
-      | 'OWNER_REQUIRED'
-      | 'MEMBER_EXISTS'
-      | 'SLUG_TAKEN'
-      | 'ROLE_NAME_TAKEN'
-      | 'BUILT_IN_ROLE'
-      | 'ROLE_IN_USE'
-      | 'TEAM_NAME_TAKEN'
-      | 'TEAM_LIMIT_REACHED'
-      | 'API_KEY_LIMIT_REACHED'
-      | 'TARGET_SUSPENDED'
-      | 'IDEMPOTENCY_KEY_IN_USE'
-      | 'PRECONDITION_FAILED'
-      | 'PAYLOAD_TOO_LARGE'
-      | 'UNSUPPORTED_MEDIA_TYPE'
-      | 'IDEMPOTENCY_KEY_REUSED'
-      | 'PRECONDITION_REQUIRED'
-      | 'RATE_LIMITED'
-      | 'HEADERS_TOO_LARGE'
-      | 'INTERNAL'
-      | 'SERVICE_UNAVAILABLE';
-    /**
-     * ProblemFieldError
-     * @description One reason why a request failed validation.
-     */
-    ProblemFieldError: {
-      /**
-       * @description The part of the request the problem is in.
-       * @example body
-       * @enum {string}
-       */
-      location: 'body' | 'path' | 'query' | 'header';
-      /**
-       * @description Where the problem is: a JSON Pointer into the body (`/roleId`) for `body`, the parameter
-       *     name for `path`, `query` and `header`. Cut to 200 characters (ending in `…`).
-       * @example /roleId
-       */
-      path: string;
-      /**
-       * @description A human-readable explanation, in English, cut to 500 characters (ending in `…`).
-       * @example must match pattern "^(owner|admin|member|viewer|role_[0-9A-HJKMNP-TV-Z]{26})$"
-       */
-      message: string;
-    };
-    /**
-     * Problem
-     * @description A problem detail (RFC 9457), served as `application/problem+json` for every 4xx and 5xx
-     *     response. Branch on `code`, not on `title` or `detail`. A problem never contains stack
-     *     traces, SQL or data of other organizations.
-     */
-    Problem: {
-      /**
-       * Format: uri-reference
-       * @description A URI reference identifying the problem type. It is stable for a given `code`
-       *     (`/problems/` followed by the code in kebab case). It identifies; it is not meant to be fetched.
-       * @example /problems/privilege-ceiling
-       */
-      type: string;
-      /**
-       * @description A short, human-readable summary of the problem type. It does not change between occurrences.
-       * @example Privilege ceiling
-       */
-      title: string;
-      /**
-       * Format: int32
-       * @description The HTTP status code of this response.
-       * @example 403
-       */
-      status: number;
-      /**
-       * @description A human-readable explanation of this occurrence.
-       * @example You cannot grant the permission billing:manage, which your role does not hold.
-       */
-      detail?: string;
-      /**
-       * @description The path of the request that failed.
-       * @example /v1/organizations/org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2/members/auth0%7C654a2f4d1b3c4e9a8d2f3c1b/role
-       */
-      instance?: string;
-      code: components['schemas']['ErrorCode'];
-      /**
-       * @description The request id, as in the `X-Request-Id` response header. Quote it when you report a problem.
-       * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
-       */
-      requestId: string;
-      /** @description For `VALIDATION_FAILED`, the reasons the request was rejected: every one, up to the first 50. */
-      errors?: components['schemas']['ProblemFieldError'][];
-    };
-    /**
      * OrganizationPatch
      * @description The fields to change; at least one. Fields left out keep their value.
      */
@@ -1942,13 +2294,6 @@ export interface components {
        */
       slug?: string;
     };
-    /**
-     * Cursor
-     * @description An opaque keyset-pagination cursor, copied from the `nextCursor` of the previous page.
-     *     Do not build or parse it.
-     * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
-     */
-    Cursor: string;
     /**
      * MemberList
      * @description One page of members.
@@ -2147,8 +2492,16 @@ export interface components {
       isDefault?: boolean;
     };
     /**
+     * IncludingRole
+     * @description A built-in role that can include a product permission. The owner holds every permission
+     *     always; custom roles name their permissions themselves.
+     * @example member
+     * @enum {string}
+     */
+    IncludingRole: 'admin' | 'member' | 'viewer';
+    /**
      * PermissionInfo
-     * @description A permission and what it allows.
+     * @description A permission of the catalogue, what it allows and which built-in roles hold it.
      */
     PermissionInfo: {
       id: components['schemas']['Permission'];
@@ -2157,6 +2510,17 @@ export interface components {
        * @example Change members' roles, suspend and reactivate members.
        */
       description: string;
+      /**
+       * @description `service` for the service's own 13 permissions (fixed), `product` for the product's.
+       * @example product
+       * @enum {string}
+       */
+      kind: 'service' | 'product';
+      /**
+       * @description The built-in roles besides the owner that hold this permission. For a service permission it
+       *     is fixed; for a product permission it is what `upsertPermission` set.
+       */
+      includedIn: components['schemas']['IncludingRole'][];
     };
     /**
      * PermissionList
@@ -2165,6 +2529,70 @@ export interface components {
     PermissionList: {
       /** @description The permissions. */
       data: components['schemas']['PermissionInfo'][];
+    };
+    /**
+     * PermissionUpsert
+     * @description A product permission to define or change.
+     */
+    PermissionUpsert: {
+      /**
+       * @description What the permission allows, for people reading roles.
+       * @example Create and change projects.
+       */
+      description: string;
+      /**
+       * @description The built-in roles besides the owner that hold the permission (default none). Changing it
+       *     changes those roles in every organization from the very next request, and steps their
+       *     versions and those of their members.
+       * @default []
+       */
+      includedIn?: components['schemas']['IncludingRole'][];
+    };
+    /**
+     * UserMembership
+     * @description One organization a user belongs to, as an organization switcher shows it.
+     */
+    UserMembership: {
+      /** @description The organization. */
+      organization: {
+        id: components['schemas']['OrganizationId'];
+        /**
+         * @description Display name.
+         * @example Acme Corporation
+         */
+        name: string;
+        /**
+         * @description URL-friendly name, unique across the service.
+         * @example acme
+         */
+        slug: string;
+      };
+      /** @description The user's role there. */
+      role: {
+        id: components['schemas']['RoleId'];
+        /**
+         * @description The role's display name.
+         * @example Admin
+         */
+        name: string;
+      };
+      status: components['schemas']['MemberStatus'];
+      /**
+       * Format: date-time
+       * @description When the user joined the organization.
+       * @example 2026-11-22T10:00:00Z
+       */
+      joinedAt: string;
+    };
+    /**
+     * UserMembershipList
+     * @description One page of a user's memberships, ordered by organization id.
+     */
+    UserMembershipList: {
+      /** @description The memberships of this page. */
+      data: components['schemas']['UserMembership'][];
+      /** @description Pass as `cursor` to get the next page; `null` on the last page. */
+      nextCursor: components['schemas']['Cursor'] | null;
     };
     /**
      * Team
@@ -2328,19 +2756,29 @@ export interface components {
     AuditEventId: string;
     /**
      * AuditActor
-     * @description Who made a change: a member (through one of their API keys), or the platform key.
+     * @description Who made a change: a member (with one of their API keys, with an access token of the product's
+     *     identity provider, or through the product's backend with the platform key and `On-Behalf-Of`),
+     *     or the platform key itself.
      */
     AuditActor: {
       /**
-       * @description `member` for a member's key, `platform` for the platform key.
+       * @description `member` when a member acted (whatever the credential), `platform` for the platform key acting as itself.
        * @example member
        * @enum {string}
        */
       type: 'member' | 'platform';
-      /** @description The acting member, or `null` for the platform key. */
+      /** @description The acting member, or `null` for the platform key acting as itself. */
       userId: components['schemas']['UserId'] | null;
-      /** @description The API key used, or `null` for the platform key. */
+      /** @description The member's API key used, or `null` (an access token, or the platform key). */
       apiKeyId: components['schemas']['ApiKeyId'] | null;
+      /**
+       * @description The credential the change came with: `api_key` (a member's key), `token` (an access token
+       *     of the product's identity provider), `platform` (the platform key, alone or on behalf of the
+       *     member named in `userId`).
+       * @example api_key
+       * @enum {string}
+       */
+      via: 'api_key' | 'token' | 'platform';
     };
     /**
      * AuditSnapshot
@@ -2538,8 +2976,12 @@ export interface components {
       };
     };
     /**
-     * @description `UNAUTHENTICATED`: no API key was sent, or it is unknown or revoked. Send a key as
-     *     `Authorization: Bearer <secret>` or `X-API-Key: <secret>`.
+     * @description `UNAUTHENTICATED`: no credential was sent, the API key is unknown or revoked, or the access
+     *     token is not valid. Send a key as `Authorization: Bearer <secret>` or `X-API-Key: <secret>`, or
+     *     an access token of the product's identity provider as `Authorization: Bearer <jwt>` (when the
+     *     deployment accepts them). For a token, `WWW-Authenticate` says what is wrong with it
+     *     (`error="invalid_token"` and a description: expired, not yet valid, wrong issuer or audience,
+     *     signed with an unknown key or an algorithm that is not accepted, bad signature).
      */
     Unauthorized: {
       headers: {
@@ -2561,8 +3003,45 @@ export interface components {
      *       hold (every permission of the new role and of the member's current role must be held by the
      *       caller; the owner always passes).
      *     - `MEMBER_SUSPENDED`: the caller's membership is suspended, so their API keys are refused.
+     *     - `ON_BEHALF_OF_NOT_ALLOWED`: `On-Behalf-Of` was sent with a credential other than the platform
+     *       key.
+     *     - `ON_BEHALF_OF_REQUIRED`: the platform key reads every organization but changes memberships
+     *       only on behalf of a member; send `On-Behalf-Of: <userId>`.
      */
     Forbidden: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description `RATE_LIMITED`: the API key made too many requests in the current window (one minute).
+     *     Wait `Retry-After` seconds. Nothing was changed.
+     */
+    TooManyRequests: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'Retry-After': components['headers']['RetryAfter'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description `INTERNAL`: an unexpected error. It is logged with the request id; the body reveals nothing
+     *     more. Nothing was changed (the transaction was rolled back).
+     */
+    InternalError: {
       headers: {
         'X-Request-Id': components['headers']['XRequestId'];
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
@@ -2635,43 +3114,26 @@ export interface components {
       };
     };
     /**
-     * @description `RATE_LIMITED`: the API key made too many requests in the current window (one minute).
-     *     Wait `Retry-After` seconds. Nothing was changed.
-     */
-    TooManyRequests: {
-      headers: {
-        'X-Request-Id': components['headers']['XRequestId'];
-        'Retry-After': components['headers']['RetryAfter'];
-        'RateLimit-Limit': components['headers']['RateLimitLimit'];
-        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
-        'RateLimit-Reset': components['headers']['RateLimitReset'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /**
-     * @description `INTERNAL`: an unexpected error. It is logged with the request id; the body reveals nothing
-     *     more. Nothing was changed (the transaction was rolled back).
-     */
-    InternalError: {
-      headers: {
-        'X-Request-Id': components['headers']['XRequestId'];
-        'RateLimit-Limit': components['headers']['RateLimitLimit'];
-        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
-        'RateLimit-Reset': components['headers']['RateLimitReset'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
-    /**
      * @description `NOT_FOUND`: the resource does not exist, or the caller is not a member of the organization
      *     it belongs to. The two cases are indistinguishable on purpose: nothing about other tenants leaks.
      */
     NotFound: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description `PRECONDITION_FAILED`: the `If-Match` header does not match the current `ETag`; somebody
+     *     changed the resource since you read it. Nothing was changed: read it again and retry.
+     */
+    PreconditionFailed: {
       headers: {
         'X-Request-Id': components['headers']['XRequestId'];
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
@@ -2724,10 +3186,16 @@ export interface components {
       };
     };
     /**
-     * @description `PRECONDITION_FAILED`: the `If-Match` header does not match the current `ETag`; somebody
-     *     changed the resource since you read it. Nothing was changed: read it again and retry.
+     * @description Conflict with the roles of the organization. Nothing was changed.
+     *     - `ROLE_NAME_TAKEN`: another role of this organization already has this name.
+     *     - `BUILT_IN_ROLE`: the built-in roles `owner`, `admin`, `member` and `viewer` are read-only;
+     *       they cannot be changed or deleted.
+     *     - `ROLE_IN_USE`: members still hold the role. Delete it with `?reassignTo=` naming the role to
+     *       move them to.
+     *     - `IDEMPOTENCY_KEY_IN_USE` (`createRole` only): a request with the same `Idempotency-Key` is
+     *       still being processed.
      */
-    PreconditionFailed: {
+    RoleConflict: {
       headers: {
         'X-Request-Id': components['headers']['XRequestId'];
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
@@ -2740,16 +3208,14 @@ export interface components {
       };
     };
     /**
-     * @description Conflict with the roles of the organization. Nothing was changed.
-     *     - `ROLE_NAME_TAKEN`: another role of this organization already has this name.
-     *     - `BUILT_IN_ROLE`: the built-in roles `owner`, `admin`, `member` and `viewer` are read-only;
-     *       they cannot be changed or deleted.
-     *     - `ROLE_IN_USE`: members still hold the role. Delete it with `?reassignTo=` naming the role to
-     *       move them to.
-     *     - `IDEMPOTENCY_KEY_IN_USE` (`createRole` only): a request with the same `Idempotency-Key` is
-     *       still being processed.
+     * @description Conflict with the permission catalogue. Nothing was changed.
+     *     - `BUILT_IN_PERMISSION`: the service's own 13 permissions are fixed; define the product's own.
+     *     - `PERMISSION_IN_USE` (`deletePermission`): a custom role holds the permission. Take it out of
+     *       those roles first.
+     *     - `PERMISSION_LIMIT_REACHED` (`upsertPermission`): the catalogue already holds 1,000 product
+     *       permissions.
      */
-    RoleConflict: {
+    PermissionConflict: {
       headers: {
         'X-Request-Id': components['headers']['XRequestId'];
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
@@ -2820,6 +3286,29 @@ export interface components {
      */
     RequestId: string;
     /**
+     * @description With the platform key only: act as this user, a member of the organization, exactly as their
+     *     own key would (every rule applies as for that member; the audit trail records the user, via
+     *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+     * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+     */
+    OnBehalfOf: components['schemas']['UserId'];
+    /**
+     * @description Only organizations whose name or slug contains this text, ignoring case.
+     * @example acme
+     */
+    OrganizationSearch: string;
+    /**
+     * @description The most items to return on this page.
+     * @example 50
+     */
+    Limit: number;
+    /**
+     * @description Where the page starts: the `nextCursor` of the previous page, unchanged. Leave it out for the
+     *     first page, and send the same filters with every page.
+     * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
+     */
+    Cursor: components['schemas']['Cursor'];
+    /**
      * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
      *     key and the same body returns the first response again and changes nothing more. The same key
      *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
@@ -2833,6 +3322,13 @@ export interface components {
      * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
      */
     OrgId: components['schemas']['OrganizationId'];
+    /**
+     * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
+     *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
+     *     Without `If-Match` the last writer wins; the business rules hold either way.
+     * @example "3"
+     */
+    IfMatch: string;
     /**
      * @description Only members who hold this role.
      * @example admin
@@ -2854,17 +3350,6 @@ export interface components {
      */
     SearchQuery: string;
     /**
-     * @description The most items to return on this page.
-     * @example 50
-     */
-    Limit: number;
-    /**
-     * @description Where the page starts: the `nextCursor` of the previous page, unchanged. Leave it out for the
-     *     first page, and send the same filters with every page.
-     * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
-     */
-    Cursor: components['schemas']['Cursor'];
-    /**
      * @description The user id of the member, exactly as your identity provider issued it: 1–255 characters
      *     from `A–Z a–z 0–9 . _ ~ @ | : + = -`.
      *
@@ -2879,13 +3364,6 @@ export interface components {
      */
     UserId: components['schemas']['UserId'];
     /**
-     * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
-     *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-     *     Without `If-Match` the last writer wins; the business rules hold either way.
-     * @example "3"
-     */
-    IfMatch: string;
-    /**
      * @description The role, built-in (`owner`, `admin`, `member`, `viewer`) or custom (`role_…`).
      * @example role_01JDQ43M4N5P6Q7R8S9T0V1W2X
      */
@@ -2897,6 +3375,11 @@ export interface components {
      * @example member
      */
     ReassignTo: components['schemas']['RoleId'];
+    /**
+     * @description A product permission's id, e.g. `projects:write`.
+     * @example projects:write
+     */
+    PermissionId: components['schemas']['Permission'];
     /**
      * @description The team.
      * @example team_01JDQ40B2C3D4E5F6G7H8J9K0M
@@ -2978,6 +3461,66 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+  listOrganizations: {
+    parameters: {
+      query?: {
+        /**
+         * @description Only organizations whose name or slug contains this text, ignoring case.
+         * @example acme
+         */
+        q?: components['parameters']['OrganizationSearch'];
+        /**
+         * @description The most items to return on this page.
+         * @example 50
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description Where the page starts: the `nextCursor` of the previous page, unchanged. Leave it out for the
+         *     first page, and send the same filters with every page.
+         * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
+         */
+        cursor?: components['parameters']['Cursor'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page of organizations. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OrganizationList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+    };
+  };
   createOrganization: {
     parameters: {
       query?: never;
@@ -2988,6 +3531,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
          *     key and the same body returns the first response again and changes nothing more. The same key
@@ -3040,6 +3590,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -3056,6 +3613,7 @@ export interface operations {
       /** @description The organization. */
       200: {
         headers: {
+          ETag: components['headers']['ETag'];
           'X-Request-Id': components['headers']['XRequestId'];
           'RateLimit-Limit': components['headers']['RateLimitLimit'];
           'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
@@ -3074,6 +3632,63 @@ export interface operations {
       500: components['responses']['InternalError'];
     };
   };
+  deleteOrganization: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
+         *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
+         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         * @example "3"
+         */
+        'If-Match'?: components['parameters']['IfMatch'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The organization and everything of it are gone. */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      412: components['responses']['PreconditionFailed'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+    };
+  };
   updateOrganization: {
     parameters: {
       query?: never;
@@ -3084,6 +3699,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -3104,6 +3726,7 @@ export interface operations {
       /** @description The organization, changed. */
       200: {
         headers: {
+          ETag: components['headers']['ETag'];
           'X-Request-Id': components['headers']['XRequestId'];
           'RateLimit-Limit': components['headers']['RateLimitLimit'];
           'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
@@ -3167,6 +3790,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -3211,6 +3841,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
          *     key and the same body returns the first response again and changes nothing more. The same key
@@ -3273,6 +3910,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -3332,6 +3976,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
@@ -3397,6 +4048,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
@@ -3472,6 +4130,13 @@ export interface operations {
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
         /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
          *     Without `If-Match` the last writer wins; the business rules hold either way.
@@ -3546,6 +4211,13 @@ export interface operations {
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
         /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
          * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
@@ -3605,6 +4277,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -3662,6 +4341,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -3706,6 +4392,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
          *     key and the same body returns the first response again and changes nothing more. The same key
@@ -3768,6 +4461,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -3827,6 +4527,13 @@ export interface operations {
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
         /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
          *     Without `If-Match` the last writer wins; the business rules hold either way.
@@ -3882,6 +4589,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
@@ -3947,6 +4661,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path?: never;
       cookie?: never;
@@ -3964,6 +4685,173 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['PermissionList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+    };
+  };
+  upsertPermission: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description A product permission's id, e.g. `projects:write`.
+         * @example projects:write
+         */
+        permissionId: components['parameters']['PermissionId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['PermissionUpsert'];
+      };
+    };
+    responses: {
+      /** @description The permission existed and is now as sent. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['PermissionInfo'];
+        };
+      };
+      /** @description The permission was defined. */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['PermissionInfo'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['PermissionConflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+    };
+  };
+  deletePermission: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description A product permission's id, e.g. `projects:write`.
+         * @example projects:write
+         */
+        permissionId: components['parameters']['PermissionId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The permission is gone. */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['PermissionConflict'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+    };
+  };
+  listUserMemberships: {
+    parameters: {
+      query?: {
+        /**
+         * @description The most items to return on this page.
+         * @example 50
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description Where the page starts: the `nextCursor` of the previous page, unchanged. Leave it out for the
+         *     first page, and send the same filters with every page.
+         * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
+         */
+        cursor?: components['parameters']['Cursor'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description The user id of the member, exactly as your identity provider issued it: 1–255 characters
+         *     from `A–Z a–z 0–9 . _ ~ @ | : + = -`.
+         *
+         *     **Percent-encode it** in the path, as `encodeURIComponent` does: `|` must be sent as `%7C`,
+         *     and `@`, `:`, `+` and `=` may be sent as `%40`, `%3A`, `%2B` and `%3D`. So
+         *     `auth0|654a2f4d1b3c4e9a8d2f3c1b` is sent as `auth0%7C654a2f4d1b3c4e9a8d2f3c1b`, and
+         *     `samlp|acme|bob@acme.com` as `samlp%7Cacme%7Cbob%40acme.com`. In a path `+` is a plus sign,
+         *     never a space. The server decodes the segment once, compares the id exactly (case-sensitive)
+         *     and returns it unchanged; an id with any other character, or longer than 255 characters,
+         *     is answered with `400 VALIDATION_FAILED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        userId: components['parameters']['UserId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page of the user's memberships. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UserMembershipList'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -3995,6 +4883,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -4039,6 +4934,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
          *     key and the same body returns the first response again and changes nothing more. The same key
@@ -4101,6 +5003,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -4151,6 +5060,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
@@ -4206,6 +5122,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
@@ -4283,6 +5206,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -4332,6 +5262,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -4414,6 +5351,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -4507,6 +5451,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -4563,6 +5514,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**
@@ -4621,6 +5579,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
         /**
          * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
          *     key and the same body returns the first response again and changes nothing more. The same key
@@ -4695,6 +5660,13 @@ export interface operations {
          * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
          */
         'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
       };
       path: {
         /**

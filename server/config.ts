@@ -1,3 +1,5 @@
+import type { TokenConfig } from './infra/tokens.js';
+
 /** The service's configuration, read once from the environment (see the README's table). */
 export interface Config {
   port: number;
@@ -9,6 +11,8 @@ export interface Config {
   rateLimitPerMinute: number;
   logLevel: string;
   production: boolean;
+  /** Access tokens (JWT) of the product's identity provider; undefined: not accepted. */
+  jwt?: TokenConfig | undefined;
 }
 
 function integer(name: string, value: string | undefined, fallback: number, max: number): number {
@@ -35,6 +39,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error('MEMBER_ROLES_PLATFORM_KEY must be at least 16 characters long');
   }
   return {
+    jwt: jwtConfig(env),
     port: integer('PORT', env.PORT, 3000, 65535),
     host: env.HOST || '127.0.0.1',
     databaseUrl: env.DATABASE_URL || undefined,
@@ -44,4 +49,33 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     production: env.NODE_ENV === 'production',
   };
+}
+
+/** MEMBER_ROLES_JWT_*: all of the JWKS URL, issuer and audience, or none. */
+function jwtConfig(env: NodeJS.ProcessEnv): TokenConfig | undefined {
+  const jwksUrl = env.MEMBER_ROLES_JWT_JWKS_URL || undefined;
+  const issuer = env.MEMBER_ROLES_JWT_ISSUER || undefined;
+  const audience = env.MEMBER_ROLES_JWT_AUDIENCE || undefined;
+  if (!jwksUrl) {
+    if (issuer || audience) {
+      throw new Error('MEMBER_ROLES_JWT_ISSUER and _AUDIENCE need MEMBER_ROLES_JWT_JWKS_URL');
+    }
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(jwksUrl);
+  } catch {
+    throw new Error(`MEMBER_ROLES_JWT_JWKS_URL must be a URL, not "${jwksUrl}"`);
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new Error('MEMBER_ROLES_JWT_JWKS_URL must be an https:// URL (http:// only on loopback)');
+  }
+  if (!issuer || !audience) {
+    throw new Error(
+      'MEMBER_ROLES_JWT_JWKS_URL needs MEMBER_ROLES_JWT_ISSUER and MEMBER_ROLES_JWT_AUDIENCE: a token is accepted only from that issuer, for that audience',
+    );
+  }
+  return { jwksUrl, issuer, audience, userClaim: env.MEMBER_ROLES_JWT_USER_CLAIM || 'sub' };
 }

@@ -10,6 +10,8 @@ export const ERROR_STATUS = {
   INSUFFICIENT_PERMISSION: 403,
   PRIVILEGE_CEILING: 403,
   MEMBER_SUSPENDED: 403,
+  ON_BEHALF_OF_NOT_ALLOWED: 403,
+  ON_BEHALF_OF_REQUIRED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   OWNER_REQUIRED: 409,
@@ -22,6 +24,9 @@ export const ERROR_STATUS = {
   BUILT_IN_ROLE: 409,
   ROLE_IN_USE: 409,
   TARGET_SUSPENDED: 409,
+  PERMISSION_IN_USE: 409,
+  BUILT_IN_PERMISSION: 409,
+  PERMISSION_LIMIT_REACHED: 409,
   IDEMPOTENCY_KEY_IN_USE: 409,
   PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
@@ -47,6 +52,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly errors?: FieldError[],
+    /** Headers the answer carries (`WWW-Authenticate` saying what is wrong with a token). */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
     this.name = 'AppError';

@@ -7,6 +7,7 @@ import { seedDemo, type DemoCredentials } from './demo.js';
 import { loadDocuments } from './documents.js';
 import { hashSecret, newSecret } from './infra/secrets.js';
 import { createApp } from './http/app.js';
+import { jwtVerifier } from './infra/tokens.js';
 import { UsageRecorder } from './infra/usage.js';
 import { answerParserErrors } from './http/problem.js';
 import { systemClock, ulidIds } from './ids.js';
@@ -107,6 +108,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       logger: log,
       platformKeyHash,
       usage,
+      tokens: config.jwt ? jwtVerifier(config.jwt) : undefined,
       validateResponses: !config.production,
     });
     const server = await new Promise<Server>((resolve, reject) => {

@@ -138,11 +138,45 @@ describe('tenancy (rule 7)', () => {
     expect(write.response.status).toBe(404);
   });
 
-  test('the platform key is a member of nothing: member operations are 404', async () => {
+  test('the platform key reads every organization but changes memberships only on behalf of a member (403 ON_BEHALF_OF_REQUIRED)', async () => {
     const org = await createOrg(ctx);
-    const { response } = await ctx.platform.GET('/v1/organizations/{orgId}/members', {
+    const members = await ctx.platform.GET('/v1/organizations/{orgId}/members', {
       params: { path: { orgId: org.orgId } },
     });
-    expect(response.status).toBe(404);
+    expect(members.response.status).toBe(200);
+    expect(members.data!.data.map((m) => m.userId)).toEqual([org.owner.userId]);
+    const added = await ctx.platform.POST('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId } },
+      body: { userId: 'usr_by_platform', email: 'p@example.test' },
+    });
+    expect(added.response.status).toBe(403);
+    expect(added.error!.code).toBe('ON_BEHALF_OF_REQUIRED');
+    const after = await ctx.platform.GET('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId } },
+    });
+    expect(after.data!.data).toHaveLength(1);
+    // It is a member of nothing: it has no membership of its own.
+    const me = await ctx.platform.GET('/v1/organizations/{orgId}/me', {
+      params: { path: { orgId: org.orgId } },
+    });
+    expect(me.response.status).toBe(404);
+  });
+
+  test('a member of another organization still gets the same 404 as for one that does not exist', async () => {
+    const org = await createOrg(ctx);
+    const other = await createOrg(ctx);
+    const theirs = await other.owner.client.GET('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId } },
+    });
+    const nobodys = await other.owner.client.GET('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: 'org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2' } },
+    });
+    expect(theirs.response.status).toBe(404);
+    expect(nobodys.response.status).toBe(404);
+    expect({ ...theirs.error, instance: '', requestId: '' }).toEqual({
+      ...nobodys.error,
+      instance: '',
+      requestId: '',
+    });
   });
 });

@@ -22,7 +22,10 @@ import { OWNER_ROLE_ID, type Permission } from './permissions.js';
 /** The calling member, as the database says now: a role change applies to the very next request. */
 export interface Actor {
   userId: string;
-  apiKeyId: string;
+  /** The member's key the request came with; null for an access token or on-behalf-of. */
+  apiKeyId: string | null;
+  /** The credential: the member's key, an access token, or the platform key on their behalf. */
+  via: 'api_key' | 'token' | 'platform';
   roleId: string;
   permissions: ReadonlySet<Permission>;
   isOwner: boolean;
@@ -42,12 +45,13 @@ function callerOf(ctx: RequestContext): Caller {
   return ctx.credential;
 }
 
-function toActor(record: ActorRecord): Actor {
+function toActor(record: ActorRecord, caller: Caller): Actor {
   return {
     userId: record.user_id,
     apiKeyId: record.key_id,
+    via: caller.kind === 'user' ? caller.via : 'api_key',
     roleId: record.role_id,
-    permissions: new Set(record.role_permissions as Permission[]),
+    permissions: new Set(record.role_permissions),
     isOwner: record.role_id === OWNER_ROLE_ID,
   };
 }
@@ -57,27 +61,45 @@ function toActor(record: ActorRecord): Actor {
  * suspended member's keys are refused with 403. Rule 7 (tenancy): anyone who is not a member of
  * the organization gets the same 404 as for an organization that does not exist.
  */
-function actorIn(record: ActorRecord | null | undefined, orgId: string): Actor {
-  if (!record) throw unknownKey();
+function actorIn(record: ActorRecord | null | undefined, orgId: string, caller: Caller): Actor {
+  if (!record) throw caller.kind === 'key' ? unknownKey() : organizationNotFound();
   if (record.status !== 'active') throw suspended();
   if (record.org_id !== orgId) throw organizationNotFound();
-  return toActor(record);
+  return toActor(record, caller);
 }
 
 /**
- * The member a key belongs to, for operations outside any one organization: 401 for an unknown
- * key, 403 for a suspended member.
+ * For operations outside any one organization: the caller is who they say (a member's key that
+ * exists and whose member is not suspended: else 401 or 403; a verified access token; the
+ * platform key, alone or on someone's behalf).
  */
-export async function memberOfKey(db: Db, ctx: RequestContext): Promise<Actor> {
+export async function requireAuthenticated(db: Db, ctx: RequestContext): Promise<Caller> {
   const caller = callerOf(ctx);
-  if (caller.kind !== 'key') throw new AppError('INSUFFICIENT_PERMISSION', 'Use a member’s key.');
-  const record = await findActorByKey(db, caller.secretHash);
-  return actorIn(record, record?.org_id ?? '');
+  if (caller.kind === 'key') {
+    const record = await findActorByKey(db, caller.secretHash);
+    actorIn(record, record?.org_id ?? '', caller);
+  }
+  return caller;
 }
 
-/** Rule 1 and its kin: the actor's current role must hold the permission. */
-export function requirePermission(actor: Actor, permission: Permission): void {
-  if (!actor.permissions.has(permission)) {
+/** For the deployment's own operations: the platform key acting as itself, nobody else. */
+export async function requirePlatform(db: Db, ctx: RequestContext, refusal: string) {
+  const caller = await requireAuthenticated(db, ctx);
+  if (caller.kind !== 'platform') throw new AppError('INSUFFICIENT_PERMISSION', refusal);
+}
+
+const onBehalfOfRequired = () =>
+  new AppError(
+    'ON_BEHALF_OF_REQUIRED',
+    'The platform key reads every organization but changes one only on behalf of a member: send On-Behalf-Of: <userId>.',
+  );
+
+/**
+ * Rule 1 and its kin: the actor's current role must hold the permission. A null actor is the
+ * platform key reading (it reads every organization; it never changes one as itself).
+ */
+export function requirePermission(actor: Actor | null, permission: Permission): void {
+  if (actor && !actor.permissions.has(permission)) {
     throw new AppError(
       'INSUFFICIENT_PERMISSION',
       `This operation needs the permission ${permission}, which your role does not hold.`,
@@ -91,7 +113,7 @@ export function requirePermission(actor: Actor, permission: Permission): void {
  */
 export function requireWithinCeiling(actor: Actor, permissions: Iterable<string>, what: string) {
   if (actor.isOwner) return;
-  const missing = [...new Set(permissions)].filter((p) => !actor.permissions.has(p as Permission));
+  const missing = [...new Set(permissions)].filter((p) => !actor.permissions.has(p));
   if (missing.length > 0) {
     throw new AppError(
       'PRIVILEGE_CEILING',
@@ -114,7 +136,7 @@ async function ask<F extends Record<string, unknown>>(
     if (!answer.org) throw organizationNotFound();
     return { actor: null, answer };
   }
-  const actor = actorIn(answer.actor, orgId);
+  const actor = actorIn(answer.actor, orgId, caller);
   if (!answer.org) throw organizationNotFound();
   return { actor, answer };
 }
@@ -122,23 +144,10 @@ async function ask<F extends Record<string, unknown>>(
 /**
  * A read inside one organization. Authentication, the actor's current role, tenancy and the
  * `facts` are one statement, without a transaction; `work` applies the rules to them and may ask
- * the database once more (a list's page, say).
+ * the database once more (a list's page, say). The actor is null for the platform key, which
+ * reads every organization.
  */
 export async function readInOrganization<T, F extends Record<string, unknown> = NoFacts>(
-  deps: DomainDeps,
-  ctx: RequestContext,
-  orgId: string,
-  work: (db: Executor, actor: Actor, facts: F, org: OrganizationRow) => Promise<T> | T,
-  facts?: Facts<F> | Question<F>,
-): Promise<T> {
-  const caller = callerOf(ctx);
-  if (caller.kind === 'platform') throw organizationNotFound(); // a member of nothing
-  const { actor, answer } = await ask(deps.db, caller, orgId, facts, false);
-  return work(deps.db, actor!, answer.facts, answer.org!);
-}
-
-/** As `readInOrganization`, for the reads the platform key may also make (actor null). */
-export async function readInOrganizationOrPlatform<T, F extends Record<string, unknown> = NoFacts>(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
@@ -185,7 +194,7 @@ export async function inOrganization<T, F extends Record<string, unknown> = NoFa
   facts?: Facts<F> | Question<F>,
 ): Promise<T> {
   const caller = callerOf(ctx);
-  if (caller.kind === 'platform') throw organizationNotFound(); // a member of nothing
+  if (caller.kind === 'platform') throw onBehalfOfRequired();
   return unitOfWork(deps, ctx, caller, orgId, facts, false, (trx, actor, org, change) =>
     work(trx, actor!, org, change),
   );
@@ -218,7 +227,9 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
     deps.db.transaction().execute(async (trx) => {
       if (!(await lockOrganizationFor(trx, caller, orgId))) {
         // Not entitled to the lock: say why without touching the organization.
-        if (caller.kind === 'key') actorIn(await findActorByKey(trx, caller.secretHash), orgId);
+        if (caller.kind === 'key') {
+          actorIn(await findActorByKey(trx, caller.secretHash), orgId, caller);
+        }
         throw organizationNotFound();
       }
       const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
@@ -240,11 +251,7 @@ export async function platformChange<T>(
   refusal: string,
   work: (trx: Trx, change: Change<NoFacts>) => Promise<T>,
 ): Promise<T> {
-  const caller = callerOf(ctx);
-  if (caller.kind !== 'platform') {
-    await memberOfKey(deps.db, ctx); // an unknown or suspended key says so first
-    throw new AppError('INSUFFICIENT_PERMISSION', refusal);
-  }
+  await requirePlatform(deps.db, ctx, refusal);
   return withTransactionRetry(() =>
     deps.db
       .transaction()

@@ -7,7 +7,7 @@ import {
 } from '../storage/api-keys.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
 import { findMember } from '../storage/members.repository.js';
-import { inOrganizationOrPlatform, readInOrganizationOrPlatform, type Actor } from './access.js';
+import { inOrganizationOrPlatform, readInOrganization, type Actor } from './access.js';
 import type { AuditChange } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
@@ -40,7 +40,7 @@ export async function listApiKeys(
   userId: string,
   query: { limit: number; cursor?: string },
 ): Promise<Page<ApiKey>> {
-  return readInOrganizationOrPlatform(deps, ctx, orgId, async (trx, actor) => {
+  return readInOrganization(deps, ctx, orgId, async (trx, actor) => {
     requireSelf(actor, userId);
     await requireMember(trx, orgId, userId);
     const list = `api-keys:${userId}`;

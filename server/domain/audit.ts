@@ -27,6 +27,7 @@ export function auditEvent(
     actor_type: actor ? 'member' : 'platform',
     actor_user_id: actor?.userId ?? null,
     actor_key_id: actor?.apiKeyId ?? null,
+    actor_via: actor?.via ?? 'platform',
     target_user_id: change.targetUserId ?? null,
     target_id: change.targetId ?? null,
     before: change.before ? JSON.stringify(change.before) : null,

@@ -23,6 +23,7 @@ import {
   OWNER_ROLE_ID,
   type Permission,
 } from './permissions.js';
+import { requireKnownPermissions } from './permissions.service.js';
 import { toRole } from './representations.js';
 
 const roleNameTaken = () =>
@@ -69,7 +70,7 @@ function snapshot(
   return {
     name: role.name,
     description: role.description,
-    permissions: role.permissions as Permission[],
+    permissions: role.permissions,
     isDefault: role.is_default,
   };
 }
@@ -122,6 +123,7 @@ export async function createRole(
   return translateNameClash(() =>
     inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
       requirePermission(actor, 'roles:manage');
+      await requireKnownPermissions(trx, input.permissions, '/permissions');
       requireWithinCeiling(actor, input.permissions, 'The new role');
       await requireFreeName(trx, orgId, input.name);
       const id = deps.ids.next('role');
@@ -180,7 +182,10 @@ export async function updateRole(
     inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
       const role = await loadCustomRole(trx, actor, orgId, roleId, pre);
       requireWithinCeiling(actor, role.permissions, `Editing the role ${role.name}`);
-      if (change.permissions) requireWithinCeiling(actor, change.permissions, 'The role as edited');
+      if (change.permissions) {
+        await requireKnownPermissions(trx, change.permissions, '/permissions');
+        requireWithinCeiling(actor, change.permissions, 'The role as edited');
+      }
 
       const changes: Parameters<typeof updateRoleRow>[3] = {};
       if (change.name !== undefined && change.name !== role.name) {

@@ -127,8 +127,8 @@ export async function getCurrentMember(
     ctx,
     orgId,
     (_db, actor, { me }) => {
-      // The key's own membership: found with the key unless it was removed in between.
-      if (!me || me.user_id !== actor.userId) throw memberNotFound();
+      // The caller's own membership (the platform key, acting as itself, has none).
+      if (!actor || !me || me.user_id !== actor.userId) throw memberNotFound();
       return toMember(me);
     },
     askCurrentMember({}),

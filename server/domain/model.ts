@@ -21,6 +21,7 @@ export type ApiKeyCreated = Schemas['ApiKeyCreated'];
 export type AuditAction = Schemas['AuditAction'];
 export type AuditSnapshot = Schemas['AuditSnapshot'];
 export type AuditEvent = Schemas['AuditEvent'];
+export type UserMembership = Schemas['UserMembership'];
 
 export interface Page<T> {
   data: T[];

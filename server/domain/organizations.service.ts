@@ -1,16 +1,29 @@
 import { onUniqueViolation } from '../storage/errors.js';
 import { insertMember, findMember } from '../storage/members.repository.js';
 import {
+  deleteOrganizationRows,
   findOrganization,
   insertOrganization,
+  listOrganizations as listOrganizationRows,
+  listUserMemberships as listUserMembershipRows,
   updateOrganization as updateOrganizationRow,
 } from '../storage/organizations.repository.js';
+import { lockCatalogue, productPermissionsOf } from '../storage/permissions.repository.js';
 import { insertRoles } from '../storage/roles.repository.js';
-import { inOrganization, platformChange, readInOrganization, requirePermission } from './access.js';
+import {
+  inOrganization,
+  platformChange,
+  readInOrganization,
+  requireAuthenticated,
+  requirePermission,
+  requirePlatform,
+} from './access.js';
+import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
+import { preconditionHolds, type Precondition } from './members.service.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { AppError } from '../errors.js';
 import { mintKey } from './api-keys.service.js';
-import type { ApiKeyCreated, Member, Organization } from './model.js';
+import type { ApiKeyCreated, Member, Organization, Page, UserMembership } from './model.js';
 import { BUILT_IN_ROLES, DEFAULT_ROLE_ID, OWNER_ROLE_ID } from './permissions.js';
 import { toMember, toOrganization } from './representations.js';
 
@@ -46,14 +59,19 @@ export async function createOrganization(
           created_at: now,
           updated_at: now,
         });
+        // Built-in roles hold the product permissions the catalogue includes them in.
+        await lockCatalogue(trx, 'shared');
+        const product = await Promise.all(
+          BUILT_IN_ROLES.map((role) => productPermissionsOf(trx, role.id)),
+        );
         await insertRoles(
           trx,
-          BUILT_IN_ROLES.map((role) => ({
+          BUILT_IN_ROLES.map((role, i) => ({
             org_id: orgId,
             id: role.id,
             name: role.name,
             description: role.description,
-            permissions: [...role.permissions],
+            permissions: [...role.permissions, ...product[i]!],
             built_in: true,
             is_default: role.id === DEFAULT_ROLE_ID,
             rank: role.rank,
@@ -141,5 +159,77 @@ export async function updateOrganization(
       });
       return toOrganization(updated);
     }),
+  );
+}
+
+/** Every organization of the deployment, platform key only (a user's own: listUserMemberships). */
+export async function listOrganizations(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  query: { q?: string; limit: number; cursor?: string },
+): Promise<Page<Organization>> {
+  await requirePlatform(deps.db, ctx, 'Only the platform key lists every organization.');
+  const list = `organizations:${query.q ?? ''}`;
+  const after =
+    query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, list, ''), 0);
+  const rows = await listOrganizationRows(deps.db, { q: query.q }, query.limit + 1, after);
+  return pageOf(rows, query.limit, toOrganization, (row) => encodeCursor(list, '', [row.id]));
+}
+
+/**
+ * The owner deletes the organization and everything of it in one transaction (directly, or the
+ * platform key on their behalf); `If-Match` names the version deleted.
+ */
+export async function deleteOrganization(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  pre: Precondition = {},
+): Promise<void> {
+  await inOrganization(deps, ctx, orgId, async (trx, actor, org) => {
+    if (!actor.isOwner) {
+      throw new AppError('INSUFFICIENT_PERMISSION', 'Only the owner can delete the organization.');
+    }
+    if (!preconditionHolds(pre, org.version)) {
+      throw new AppError(
+        'PRECONDITION_FAILED',
+        'The organization has changed since you read it (If-Match does not match its ETag).',
+      );
+    }
+    await deleteOrganizationRows(trx, orgId);
+  });
+}
+
+/** A user's organizations (an organization switcher): the platform key, or that user's token. */
+export async function listUserMemberships(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  userId: string,
+  query: { limit: number; cursor?: string },
+): Promise<Page<UserMembership>> {
+  const caller = await requireAuthenticated(deps.db, ctx);
+  const allowed =
+    caller.kind === 'platform' ||
+    (caller.kind === 'user' && (caller.via === 'platform' || caller.userId === userId));
+  if (!allowed) {
+    throw new AppError(
+      'INSUFFICIENT_PERMISSION',
+      "Only the platform key, or the user's own access token, lists a user's memberships.",
+    );
+  }
+  const list = `memberships:${userId}`;
+  const after =
+    query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, list, ''), 0);
+  const rows = await listUserMembershipRows(deps.db, userId, query.limit + 1, after);
+  return pageOf(
+    rows,
+    query.limit,
+    (row) => ({
+      organization: { id: row.org_id, name: row.org_name, slug: row.org_slug },
+      role: { id: row.role_id, name: row.role_name },
+      status: row.status,
+      joinedAt: new Date(row.joined_at).toISOString(),
+    }),
+    (row) => encodeCursor(list, '', [row.org_id]),
   );
 }

@@ -1,10 +1,16 @@
 import type { components } from '../../generated/api.js';
 
-/** The service's permissions, as the contract's `Permission` lists them. */
+/** A permission of the catalogue: the service's own, or one the product defined. */
 export type Permission = components['schemas']['Permission'];
 
-/** Every permission of the contract with its description (a missing or unknown one fails `tsc`). */
-export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
+/** The service's own permissions, as the contract's `ServicePermission` lists them. */
+export type ServicePermission = components['schemas']['ServicePermission'];
+
+/** The built-in roles besides the owner that can include a product permission. */
+export type IncludingRole = components['schemas']['IncludingRole'];
+
+/** Every service permission with its description (a missing or unknown one fails `tsc`). */
+export const PERMISSION_DESCRIPTIONS: Record<ServicePermission, string> = {
   'org:read': 'See the organization.',
   'org:manage': 'Rename the organization and change its slug.',
   'members:read': 'List and read members.',
@@ -20,7 +26,13 @@ export const PERMISSION_DESCRIPTIONS: Record<Permission, string> = {
   'billing:manage': 'Manage billing.',
 };
 
-export const PERMISSIONS = Object.keys(PERMISSION_DESCRIPTIONS) as readonly Permission[];
+export const PERMISSIONS = Object.keys(PERMISSION_DESCRIPTIONS) as readonly ServicePermission[];
+
+export const isServicePermission = (id: string): id is ServicePermission =>
+  Object.hasOwn(PERMISSION_DESCRIPTIONS, id);
+
+/** At most this many product permissions in the catalogue. */
+export const MAX_PRODUCT_PERMISSIONS = 1000;
 
 export type BuiltInRoleId = 'owner' | 'admin' | 'member' | 'viewer';
 
@@ -28,7 +40,7 @@ export interface BuiltInRole {
   id: BuiltInRoleId;
   name: string;
   description: string;
-  permissions: readonly Permission[];
+  permissions: readonly ServicePermission[];
   rank: number;
 }
 

@@ -12,7 +12,6 @@ import type {
   Team,
   TeamMember,
 } from './model.js';
-import type { Permission } from './permissions.js';
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
@@ -23,6 +22,7 @@ export function toOrganization(row: OrganizationRow): Organization {
     slug: row.slug,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
+    version: row.version,
   };
 }
 
@@ -39,7 +39,7 @@ export function toMember(record: MemberRecord): Member {
     role: {
       id: record.role_id,
       name: record.role_name,
-      permissions: record.role_permissions as Permission[],
+      permissions: record.role_permissions,
     },
     status: record.status,
     teams: record.teams,
@@ -55,7 +55,7 @@ export function toRole(row: RoleRecord): Role {
     organizationId: row.org_id,
     name: row.name,
     description: row.description,
-    permissions: row.permissions as Permission[],
+    permissions: row.permissions,
     builtIn: row.built_in,
     isDefault: row.is_default,
     memberCount: row.member_count,
@@ -82,7 +82,13 @@ export function toAuditEvent(row: AuditEventRow): AuditEvent {
     id: row.id,
     organizationId: row.org_id,
     action: row.action as AuditAction,
-    actor: { type: row.actor_type, userId: row.actor_user_id, apiKeyId: row.actor_key_id },
+    actor: {
+      type: row.actor_type,
+      userId: row.actor_user_id,
+      apiKeyId: row.actor_key_id,
+      // Events written before credentials other than keys existed name no `via`.
+      via: row.actor_via ?? (row.actor_type === 'platform' ? 'platform' : 'api_key'),
+    },
     targetUserId: row.target_user_id,
     targetId: row.target_id,
     before: row.before,

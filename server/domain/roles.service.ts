@@ -1,10 +1,9 @@
 import { findRole, listRoles as listRoleRows } from '../storage/roles.repository.js';
-import { memberOfKey, readInOrganization, requirePermission } from './access.js';
+import { readInOrganization, requirePermission } from './access.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyNumber, keyString, pageOf } from './cursor.js';
 import { notFound } from '../errors.js';
 import type { Page, Role } from './model.js';
-import { PERMISSION_DESCRIPTIONS, PERMISSIONS, type Permission } from './permissions.js';
 import { toRole } from './representations.js';
 
 export async function listRoles(
@@ -39,13 +38,4 @@ export async function getRole(
     if (!row) throw notFound('The role');
     return toRole(row);
   });
-}
-
-/** The permission catalogue; any authenticated caller may read it (an active member, or the platform key). */
-export async function listPermissions(
-  deps: DomainDeps,
-  ctx: RequestContext,
-): Promise<{ data: { id: Permission; description: string }[] }> {
-  if (ctx.credential.kind !== 'platform') await memberOfKey(deps.db, ctx);
-  return { data: PERMISSIONS.map((id) => ({ id, description: PERMISSION_DESCRIPTIONS[id] })) };
 }

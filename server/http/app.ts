@@ -1,6 +1,7 @@
 import express from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import type { TokenVerifier } from '../infra/tokens.js';
 import type { UsageRecorder } from '../infra/usage.js';
 import { contractValidator } from './contract-validator.js';
 import { identify } from './credentials.js';
@@ -17,6 +18,8 @@ export interface AppDeps extends HandlerDeps {
   platformKeyHash: string;
   /** Per-credential rate limits and key last uses, counted without writing on the request path. */
   usage: UsageRecorder;
+  /** Access tokens of the product's identity provider, when the deployment accepts them. */
+  tokens: TokenVerifier | undefined;
   /** Check every response against the contract (on whenever NODE_ENV is not production). */
   validateResponses: boolean;
 }
@@ -35,7 +38,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(securityHeaders());
   app.use(requestContext(deps.logger));
-  app.use(identify(deps.platformKeyHash));
+  app.use(identify(deps.platformKeyHash, deps.tokens));
   app.use(rateLimit(deps.usage));
   app.use(requireMediaType);
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));

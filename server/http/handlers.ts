@@ -6,6 +6,7 @@ import { AppError, invalid } from '../errors.js';
 import * as members from '../domain/members.service.js';
 import type { Precondition } from '../domain/members.service.js';
 import * as organizations from '../domain/organizations.service.js';
+import * as permissions from '../domain/permissions.service.js';
 import * as customRoles from '../domain/custom-roles.service.js';
 import * as roles from '../domain/roles.service.js';
 import * as teams from '../domain/teams.service.js';
@@ -82,8 +83,46 @@ export function createHandlers(deps: HandlerDeps): Handlers {
 
     listPermissions: async ({ ctx }) => ({
       status: 200,
-      body: await roles.listPermissions(deps, ctx),
+      body: await permissions.listPermissions(deps, ctx),
     }),
+    upsertPermission: async ({ ctx, params, body }) => {
+      const { created, permission } = await permissions.upsertPermission(
+        deps,
+        ctx,
+        params.permissionId,
+        body,
+      );
+      return created ? { status: 201, body: permission } : { status: 200, body: permission };
+    },
+    deletePermission: async ({ ctx, params }) => {
+      await permissions.deletePermission(deps, ctx, params.permissionId);
+      return { status: 204, body: undefined };
+    },
+    listUserMemberships: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await organizations.listUserMemberships(deps, ctx, params.userId, {
+        limit: query.limit ?? 50,
+        cursor: query.cursor,
+      }),
+    }),
+
+    listOrganizations: async ({ ctx, query }) => ({
+      status: 200,
+      body: await organizations.listOrganizations(deps, ctx, {
+        q: query.q,
+        limit: query.limit ?? 50,
+        cursor: query.cursor,
+      }),
+    }),
+    deleteOrganization: async ({ ctx, params, headers }) => {
+      await organizations.deleteOrganization(
+        deps,
+        ctx,
+        params.orgId,
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 204, body: undefined };
+    },
 
     createOrganization: async ({ ctx, body }) => {
       const created = await organizations.createOrganization(deps, ctx, body);
@@ -93,14 +132,14 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         headers: { Location: `/v1/organizations/${created.organization.id}` },
       };
     },
-    getOrganization: async ({ ctx, params }) => ({
-      status: 200,
-      body: await organizations.getOrganization(deps, ctx, params.orgId),
-    }),
-    updateOrganization: async ({ ctx, params, body }) => ({
-      status: 200,
-      body: await organizations.updateOrganization(deps, ctx, params.orgId, body),
-    }),
+    getOrganization: async ({ ctx, params }) => {
+      const organization = await organizations.getOrganization(deps, ctx, params.orgId);
+      return { status: 200, body: organization, headers: { ETag: etag(organization.version) } };
+    },
+    updateOrganization: async ({ ctx, params, body }) => {
+      const organization = await organizations.updateOrganization(deps, ctx, params.orgId, body);
+      return { status: 200, body: organization, headers: { ETag: etag(organization.version) } };
+    },
 
     listMembers: async ({ ctx, params, query }) => ({
       status: 200,

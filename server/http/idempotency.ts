@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { memberOfKey } from '../domain/access.js';
+import { requireAuthenticated } from '../domain/access.js';
 import type { DomainDeps, RequestContext } from '../domain/context.js';
 import { AppError } from '../errors.js';
 import {
@@ -24,7 +24,7 @@ export function withIdempotency(deps: DomainDeps, logger: Logger, invoke: Invoke
     const key = req.get('idempotency-key');
     if (key === undefined || ctx.credential.kind === 'anonymous') return invoke(req, ctx);
     // Only a real credential may hold a key (an unknown one is 401 before anything is stored).
-    if (ctx.credential.kind === 'key') await memberOfKey(deps.db, ctx);
+    await requireAuthenticated(deps.db, ctx);
     const scope = idempotencyScope(ctx.credential);
     const secret = req.secret ?? '';
     const claim = await claimIdempotencyKey(deps, scope, key, fingerprint(req), secret);

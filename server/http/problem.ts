@@ -11,6 +11,8 @@ const TITLES: Record<ErrorCode, string> = {
   INSUFFICIENT_PERMISSION: 'Permission denied',
   PRIVILEGE_CEILING: 'Beyond your own privileges',
   MEMBER_SUSPENDED: 'Membership suspended',
+  ON_BEHALF_OF_NOT_ALLOWED: 'On behalf of: platform key only',
+  ON_BEHALF_OF_REQUIRED: 'On behalf of a member',
   NOT_FOUND: 'Not found',
   METHOD_NOT_ALLOWED: 'Method not allowed',
   OWNER_REQUIRED: 'The organization needs its owner',
@@ -23,6 +25,9 @@ const TITLES: Record<ErrorCode, string> = {
   BUILT_IN_ROLE: 'Built-in roles are read-only',
   ROLE_IN_USE: 'Role in use',
   TARGET_SUSPENDED: 'Member suspended',
+  PERMISSION_IN_USE: 'Permission in use',
+  BUILT_IN_PERMISSION: 'Service permission',
+  PERMISSION_LIMIT_REACHED: 'Too many permissions',
   IDEMPOTENCY_KEY_IN_USE: 'Request in progress',
   PRECONDITION_FAILED: 'Precondition failed',
   PAYLOAD_TOO_LARGE: 'Payload too large',
@@ -53,6 +58,7 @@ export function problemOf(req: ProblemRequest, error: AppError) {
   if (error.code === 'UNAUTHENTICATED') {
     headers['WWW-Authenticate'] = 'Bearer realm="member-roles", ApiKey header="X-API-Key"';
   }
+  Object.assign(headers, error.headers);
   return {
     status: error.status,
     headers,

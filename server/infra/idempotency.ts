@@ -32,8 +32,10 @@ export type Claim = { kind: 'first' } | { kind: 'replay'; response: StoredRespon
 
 /** Keys are scoped to the credential that sent them (never stored in clear). */
 export function idempotencyScope(credential: Caller): string {
-  if (credential.kind !== 'key') return credential.kind;
-  return `key:${createHash('sha256').update(credential.secretHash).digest('hex').slice(0, 40)}`;
+  if (credential.kind === 'platform') return 'platform';
+  const id =
+    credential.kind === 'key' ? credential.secretHash : `${credential.via}:${credential.userId}`;
+  return `${credential.kind}:${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
 }
 
 /**

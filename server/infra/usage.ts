@@ -26,8 +26,12 @@ export interface UsageOptions {
 
 /** A credential's bucket: the platform key, or a key by a hash of its hash (never the secret). */
 export function bucketOf(caller: Caller): string {
-  if (caller.kind === 'platform') return 'platform';
-  return `key:${createHash('sha256').update(caller.secretHash).digest('hex').slice(0, 40)}`;
+  // On behalf of a member, the platform key's own limit counts.
+  if (caller.kind === 'platform' || (caller.kind === 'user' && caller.via === 'platform')) {
+    return 'platform';
+  }
+  const id = caller.kind === 'key' ? caller.secretHash : `user:${caller.userId}`;
+  return `${caller.kind}:${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
 }
 
 interface Window {
@@ -77,7 +81,7 @@ export class UsageRecorder {
     const bucket = bucketOf(caller);
     let window = this.windows.get(bucket);
     if (!window || window.minute !== minute) {
-      const known = window?.known ?? caller.kind === 'platform';
+      const known = window?.known ?? bucket === 'platform';
       if (!window && !known && ++this.unknown > MAX_UNKNOWN) this.forgetUnknown();
       window = { minute, unsent: 0, shared: 0, known };
       this.windows.set(bucket, window);
@@ -94,13 +98,15 @@ export class UsageRecorder {
 
   /** Notes the outcome of a request: a key that was not refused as unknown is a real one. */
   settled(caller: Caller, status: number): void {
-    if (caller.kind !== 'key' || status === 401) return;
+    if (caller.kind === 'platform' || status === 401) return;
     const window = this.windows.get(bucketOf(caller));
     if (window && !window.known) {
       window.known = true;
       this.unknown -= 1;
     }
-    if (status < 400) this.lastUsed.set(caller.secretHash, new Date(this.now()));
+    if (caller.kind === 'key' && status < 400) {
+      this.lastUsed.set(caller.secretHash, new Date(this.now()));
+    }
   }
 
   start(): void {

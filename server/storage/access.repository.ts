@@ -2,12 +2,20 @@ import { CompiledQuery, sql, type Expression } from 'kysely';
 import type { Executor } from './database.js';
 import type { OrganizationRow } from './schema.js';
 
-/** Who a request comes with, as the statements below can look it up. */
-export type Caller = { kind: 'key'; secretHash: string } | { kind: 'platform' };
+/**
+ * Who a request comes with, as the statements below can look it up: a member's API key (by its
+ * hash), the platform key, or a user (named by an access token of the product's identity
+ * provider, or by the platform key acting on their behalf).
+ */
+export type Caller =
+  | { kind: 'key'; secretHash: string }
+  | { kind: 'platform' }
+  | { kind: 'user'; userId: string; via: 'token' | 'platform' };
 
 /** The calling member as the database says now: their key, membership, role and permissions. */
 export interface ActorRecord {
-  key_id: string;
+  /** The key the caller used (null for a user named by a token or on whose behalf one acts). */
+  key_id: string | null;
   org_id: string;
   user_id: string;
   status: 'active' | 'suspended';
@@ -37,6 +45,13 @@ const actorByKey = (secretHash: string) => sql`
   join memberships m on m.org_id = k.org_id and m.user_id = k.user_id
   join roles r on r.org_id = m.org_id and r.id = m.role_id
   where k.secret_hash = ${secretHash}`;
+
+const actorByUser = (userId: string, orgId: string) => sql`
+  select null::text as key_id, m.org_id, m.user_id, m.status, m.role_id,
+    r.permissions as role_permissions
+  from memberships m
+  join roles r on r.org_id = m.org_id and r.id = m.role_id
+  where m.user_id = ${userId} and m.org_id = ${orgId}`;
 
 const noActor = sql`
   select null::text as key_id, null::text as org_id, null::text as user_id, null::text as status,
@@ -71,15 +86,21 @@ export type Question<F> = (
 
 function actorStatement<F>(caller: Caller, orgId: string, facts: Facts<F>, platformReads: boolean) {
   const allowed =
+    caller.kind === 'platform'
+      ? sql`${platformReads}::boolean`
+      : sql`exists (select 1 from actor where org_id = ${orgId} and status = 'active')`;
+  const actor =
     caller.kind === 'key'
-      ? sql`exists (select 1 from actor where org_id = ${orgId} and status = 'active')`
-      : sql`${platformReads}::boolean`;
+      ? actorByKey(caller.secretHash)
+      : caller.kind === 'user'
+        ? actorByUser(caller.userId, orgId)
+        : noActor;
   const columns = Object.keys(facts).map(
     (name, i) =>
       sql`case when (select ok from gate) then (${facts[name as keyof F]}) end as ${sql.ref(`f${i}`)}`,
   );
   return sql<Record<string, unknown>>`
-    with actor as (${caller.kind === 'key' ? actorByKey(caller.secretHash) : noActor}),
+    with actor as (${actor}),
     gate as (select ${allowed} as ok)
     select
       (select row_to_json(a) from actor a) as actor,
@@ -118,10 +139,14 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
   >();
   const prepare = (ex: Executor, kind: Caller['kind'], platformReads: boolean) => {
     const names = new Proxy({} as P, { get: (_, name) => placeholder(String(name)) });
-    const built = facts(ex, placeholder('orgId'), names);
+    const built = facts(ex, placeholder('$orgId'), names);
     const caller: Caller =
-      kind === 'key' ? { kind, secretHash: placeholder('secretHash') } : { kind };
-    const query = actorStatement(caller, placeholder('orgId'), built, platformReads).compile(ex);
+      kind === 'key'
+        ? { kind, secretHash: placeholder('$secretHash') }
+        : kind === 'user'
+          ? { kind, userId: placeholder('$userId'), via: 'token' }
+          : { kind };
+    const query = actorStatement(caller, placeholder('$orgId'), built, platformReads).compile(ex);
     const slots = query.parameters.map((value) => {
       if (typeof value !== 'string' || !value.includes(MARK)) return { value };
       const name = value.slice(1, -1);
@@ -140,8 +165,9 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
     if (!statement) compiled.set(key, (statement = prepare(ex, caller.kind, platformReads)));
     const values: Params = {
       ...params,
-      orgId,
-      ...(caller.kind === 'key' ? { secretHash: caller.secretHash } : {}),
+      $orgId: orgId,
+      ...(caller.kind === 'key' ? { $secretHash: caller.secretHash } : {}),
+      ...(caller.kind === 'user' ? { $userId: caller.userId } : {}),
     };
     const result = await ex.executeQuery<Record<string, unknown>>(
       CompiledQuery.raw(statement.sql, statement.bind(values)),
@@ -157,7 +183,8 @@ interface Dates {
 
 /**
  * Locks the organization for a change, but only for a caller entitled to contend for it: a key of
- * one of its members (checked before the lock is taken), or the platform key. Every write inside
+ * one of its members or such a member by token (checked before the lock is taken), or the platform
+ * key. Every write inside
  * one organization takes this lock first, so writes to one organization are serialized and its
  * invariants (one owner, role assignments against live roles) cannot be raced. FOR NO KEY UPDATE
  * leaves foreign-key checks from other tables unblocked. False when nothing was locked.
@@ -170,7 +197,9 @@ export async function lockOrganizationFor(
   const member =
     caller.kind === 'key'
       ? sql`and exists (select 1 from api_keys k where k.secret_hash = ${caller.secretHash} and k.org_id = o.id)`
-      : sql``;
+      : caller.kind === 'user'
+        ? sql`and exists (select 1 from memberships m where m.org_id = o.id and m.user_id = ${caller.userId})`
+        : sql``;
   const { rows } = await sql`
     select o.id from organizations o where o.id = ${orgId} ${member} for no key update of o
   `.execute(ex);

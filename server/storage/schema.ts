@@ -80,6 +80,7 @@ export interface AuditEventsTable {
   actor_type: 'member' | 'platform';
   actor_user_id: string | null;
   actor_key_id: string | null;
+  actor_via: 'api_key' | 'token' | 'platform' | null;
   target_user_id: string | null;
   target_id: string | null;
   before: ColumnType<Record<string, unknown> | null, string | null, never>;
@@ -99,6 +100,14 @@ export interface IdempotencyKeysTable {
   created_at: Timestamp;
 }
 
+export interface ProductPermissionsTable {
+  id: string;
+  description: string;
+  included_in: string[];
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   service_settings: ServiceSettingsTable;
   organizations: OrganizationsTable;
@@ -109,6 +118,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   audit_events: AuditEventsTable;
   idempotency_keys: IdempotencyKeysTable;
+  product_permissions: ProductPermissionsTable;
 }
 
 export type OrganizationRow = Selectable<OrganizationsTable>;
