@@ -1535,7 +1535,8 @@ export interface components {
       name?: string;
       /**
        * Format: uri
-       * @description URL of an avatar image.
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example https://cdn.acme.com/avatars/alice.png
        */
       imageUrl?: string;
@@ -1611,7 +1612,8 @@ export interface components {
       name: string | null;
       /**
        * Format: uri
-       * @description URL of an avatar image, or `null`.
+       * @description URL of an avatar image, or `null`. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example null
        */
       imageUrl: string | null;
@@ -1808,6 +1810,7 @@ export interface components {
      *     | 403 | `MEMBER_SUSPENDED` | the caller's membership is suspended, so their keys are refused |
      *     | 404 | `NOT_FOUND` | the resource does not exist, or the caller is not a member of its organization |
      *     | 405 | `METHOD_NOT_ALLOWED` | the path exists but not with this method |
+     *     | 408 | `REQUEST_TIMEOUT` | the request's headers or body did not arrive in time; nothing was changed |
      *     | 409 | `OWNER_REQUIRED` | the owner's role can only change by transferring ownership; the owner cannot be suspended or removed |
      *     | 409 | `MEMBER_EXISTS` | the user is already a member of the organization |
      *     | 409 | `SLUG_TAKEN` | another organization already uses the slug |
@@ -1827,7 +1830,8 @@ export interface components {
      *     | 429 | `RATE_LIMITED` | too many requests for this API key; retry after `Retry-After` seconds |
      *     | 431 | `HEADERS_TOO_LARGE` | the request headers are too large |
      *     | 500 | `INTERNAL` | an unexpected error; nothing was changed |
-     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database |
+     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database; nothing was changed; retry after `Retry-After` seconds |
+     *     | 503 | `COMMIT_OUTCOME_UNKNOWN` | the connection to the database was lost while a change was committing: it may or may not have been applied; read the resource, or replay with the same `Idempotency-Key` |
      * @example PRIVILEGE_CEILING
      * @enum {string}
      */
@@ -1839,6 +1843,7 @@ export interface components {
       | 'MEMBER_SUSPENDED'
       | 'NOT_FOUND'
       | 'METHOD_NOT_ALLOWED'
+      | 'REQUEST_TIMEOUT'
       | 'OWNER_REQUIRED'
       | 'MEMBER_EXISTS'
       | 'SLUG_TAKEN'
@@ -1858,7 +1863,8 @@ export interface components {
       | 'RATE_LIMITED'
       | 'HEADERS_TOO_LARGE'
       | 'INTERNAL'
-      | 'SERVICE_UNAVAILABLE';
+      | 'SERVICE_UNAVAILABLE'
+      | 'COMMIT_OUTCOME_UNKNOWN';
     /**
      * ProblemFieldError
      * @description One reason why a request failed validation.
@@ -1983,7 +1989,8 @@ export interface components {
       name?: string;
       /**
        * Format: uri
-       * @description URL of an avatar image.
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example https://cdn.example.com/avatars/bob.png
        */
       imageUrl?: string;
@@ -2575,6 +2582,23 @@ export interface components {
       };
     };
     /**
+     * @description `REQUEST_TIMEOUT`: the request's headers or body did not arrive within the service's time
+     *     limits (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`). Nothing was changed; the connection is
+     *     closed. Send the request again, all at once.
+     */
+    RequestTimeout: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
      * @description Conflict with another organization. Nothing was changed.
      *     - `SLUG_TAKEN`: another organization already uses this slug; slugs are unique across the service.
      *     - `IDEMPOTENCY_KEY_IN_USE` (`createOrganization` only): a request with the same
@@ -2668,6 +2692,28 @@ export interface components {
       };
     };
     /**
+     * @description The change could not be carried out, or its outcome is not known; `Retry-After` says when to
+     *     try again.
+     *
+     *     - `SERVICE_UNAVAILABLE`: the service cannot reach its database right now (it is restarting,
+     *       failing over, or overloaded). **Nothing was changed**: send the request again.
+     *     - `COMMIT_OUTCOME_UNKNOWN`: the connection to the database was lost while the change was
+     *       being committed, so it **may or may not have been applied**. Never assume either: read the
+     *       resource to see, or send the request again with the same `Idempotency-Key`, which carries
+     *       it out if it was not applied and never applies it twice. A `PUT` or `DELETE` may simply be
+     *       sent again: setting what is already set changes nothing more.
+     */
+    ChangeUnavailable: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'Retry-After': components['headers']['RetryAfter'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
      * @description `NOT_FOUND`: the resource does not exist, or the caller is not a member of the organization
      *     it belongs to. The two cases are indistinguishable on purpose: nothing about other tenants leaks.
      */
@@ -2677,6 +2723,21 @@ export interface components {
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
         'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
         'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description `SERVICE_UNAVAILABLE`: the service cannot reach its database right now (it is restarting,
+     *     failing over, or overloaded). Nothing was changed. Send the request again after `Retry-After`
+     *     seconds; the typed client does so by itself for reads.
+     */
+    ServiceUnavailable: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'Retry-After': components['headers']['RetryAfter'];
         [name: string]: unknown;
       };
       content: {
@@ -2801,16 +2862,6 @@ export interface components {
         'application/problem+json': components['schemas']['Problem'];
       };
     };
-    /** @description `SERVICE_UNAVAILABLE`: the service cannot reach its database, so it is not ready to serve. */
-    ServiceUnavailable: {
-      headers: {
-        'X-Request-Id': components['headers']['XRequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
   };
   parameters: {
     /**
@@ -2824,6 +2875,19 @@ export interface components {
      *     key and the same body returns the first response again and changes nothing more. The same key
      *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
      *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+     *
+     *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+     *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+     *     It is returned only to the credential that sent the first request: keys are scoped per API
+     *     key, and another key using the same value starts a request of its own. The first answer is
+     *     returned even if it holds a secret, such as the secret of an API key the request minted, and
+     *     whatever the caller's role is now: the replay repeats what was already answered to that
+     *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+     *     again as a new one.
+     *
+     *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
+     *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
+     *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
      * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
      */
     IdempotencyKey: string;
@@ -2993,6 +3057,19 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request: keys are scoped per API
+         *     key, and another key using the same value starts a request of its own. The first answer is
+         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
+         *     whatever the caller's role is now: the replay repeats what was already answered to that
+         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
+         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
+         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3022,12 +3099,14 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['SlugConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getOrganization: {
@@ -3072,6 +3151,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   updateOrganization: {
@@ -3118,11 +3198,13 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['SlugConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listMembers: {
@@ -3199,6 +3281,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   addMember: {
@@ -3216,6 +3299,19 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request: keys are scoped per API
+         *     key, and another key using the same value starts a request of its own. The first answer is
+         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
+         *     whatever the caller's role is now: the replay repeats what was already answered to that
+         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
+         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
+         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3255,12 +3351,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['MemberConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getMember: {
@@ -3320,6 +3418,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   removeMember: {
@@ -3385,6 +3484,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateMember: {
@@ -3453,12 +3553,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   setMemberRole: {
@@ -3527,12 +3629,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   transferOwnership: {
@@ -3550,6 +3654,19 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request: keys are scoped per API
+         *     key, and another key using the same value starts a request of its own. The first answer is
+         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
+         *     whatever the caller's role is now: the replay repeats what was already answered to that
+         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
+         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
+         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3587,12 +3704,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getCurrentMember: {
@@ -3638,6 +3757,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listRoles: {
@@ -3694,6 +3814,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createRole: {
@@ -3711,6 +3832,19 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request: keys are scoped per API
+         *     key, and another key using the same value starts a request of its own. The first answer is
+         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
+         *     whatever the caller's role is now: the replay repeats what was already answered to that
+         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
+         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
+         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3750,12 +3884,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['RoleConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getRole: {
@@ -3806,6 +3942,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteRole: {
@@ -3870,6 +4007,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateRole: {
@@ -3929,12 +4067,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['RoleConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listPermissions: {
@@ -3971,6 +4111,7 @@ export interface operations {
       403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listTeams: {
@@ -4027,6 +4168,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createTeam: {
@@ -4044,6 +4186,19 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request: keys are scoped per API
+         *     key, and another key using the same value starts a request of its own. The first answer is
+         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
+         *     whatever the caller's role is now: the replay repeats what was already answered to that
+         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
+         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
+         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4083,12 +4238,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['TeamConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getTeam: {
@@ -4139,6 +4296,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteTeam: {
@@ -4194,6 +4352,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateTeam: {
@@ -4253,12 +4412,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['TeamConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listTeamMembers: {
@@ -4320,6 +4481,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   setTeamMemberRole: {
@@ -4398,10 +4560,12 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   removeTeamMember: {
@@ -4463,6 +4627,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listAuditEvents: {
@@ -4539,6 +4704,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listApiKeys: {
@@ -4609,6 +4775,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createApiKey: {
@@ -4626,6 +4793,19 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request: keys are scoped per API
+         *     key, and another key using the same value starts a request of its own. The first answer is
+         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
+         *     whatever the caller's role is now: the replay repeats what was already answered to that
+         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
+         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
+         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4677,12 +4857,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['ApiKeyConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   revokeApiKey: {
@@ -4744,6 +4926,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getHealth: {

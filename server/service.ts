@@ -7,9 +7,10 @@ import { seedDemo, type DemoCredentials } from './demo.js';
 import { loadDocuments } from './documents.js';
 import { hashSecret, newSecret } from './domain/secrets.js';
 import { createApp } from './http/app.js';
-import { answerParserErrors } from './http/problem.js';
+import { listen, type DrainResult } from './http/server.js';
 import { systemClock, ulidIds } from './ids.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
+import { classifyDatabaseError } from './storage/database-errors.js';
 import {
   countOrganizations,
   getSetting,
@@ -25,7 +26,11 @@ export interface RunningService {
   demo: DemoCredentials | undefined;
   /** Where the first start's credentials are kept (embedded data directories only). */
   credentialsFile: string | undefined;
-  stop(): Promise<void>;
+  /**
+   * Drains (see `HttpServer.drain`) within the configured shutdown time, then closes the
+   * database: resolves with how many requests were in flight and how many had to be cut.
+   */
+  stop(): Promise<DrainResult>;
 }
 
 interface SavedCredentials {
@@ -56,7 +61,15 @@ function save(file: string | undefined, saved: SavedCredentials) {
 /** Opens the database, migrates it, makes sure a platform key exists, seeds the demo, listens. */
 export async function startService(config: Config, logger?: Logger): Promise<RunningService> {
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'member-roles' } });
-  const database = await openDatabase(config.databaseUrl);
+  const database = await openDatabase(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    onConnectionError: (error) =>
+      log.warn(
+        { database: classifyDatabaseError(error)?.code ?? 'unknown', err: error.message },
+        'a database connection broke; it is discarded',
+      ),
+  });
   try {
     await migrateToLatest(database.db);
     const deps = { db: database.db, clock: systemClock, ids: ulidIds() };
@@ -102,24 +115,28 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       rateLimitStore: database.engine === 'postgres' ? 'database' : 'memory',
       validateResponses: !config.production,
     });
-    const server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(config.port, config.host, () => resolve(listening));
-      listening.once('error', reject);
+    const http = await listen(app, {
+      port: config.port,
+      host: config.host,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections: config.maxConnections,
     });
-    answerParserErrors(server);
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 20_000;
+    const { server } = http;
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.host}:${port}`;
 
-    let stopping: Promise<void> | undefined;
+    let stopping: Promise<DrainResult> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
-        await database.close();
+        // The database gets the last second: what was cut may still hold a connection.
+        const closeBudget = Math.min(1000, Math.floor(config.shutdownTimeoutMs / 2));
+        const result = await http.drain(config.shutdownTimeoutMs - closeBudget);
+        await Promise.race([
+          database.close().catch(() => undefined),
+          new Promise((resolve) => setTimeout(resolve, closeBudget).unref()),
+        ]);
+        return result;
       })());
 
     return {

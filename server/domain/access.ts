@@ -2,8 +2,8 @@ import { keyExists } from '../storage/api-keys.repository.js';
 import { findMember, type MemberRecord } from '../storage/members.repository.js';
 import { lockOrganization } from '../storage/organizations.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
-import { withTransactionRetry } from '../storage/retry.js';
 import type { OrganizationRow } from '../storage/schema.js';
+import { runTransaction } from '../storage/transaction.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { AppError, notFound } from './errors.js';
 import { OWNER_ROLE_ID, type Permission } from './permissions.js';
@@ -94,16 +94,14 @@ export async function inOrganization<T>(
 ): Promise<T> {
   // Tenancy first: a stranger's request never takes another organization's lock.
   if (!isMemberOf(ctx, orgId)) throw organizationNotFound();
-  return withTransactionRetry(() =>
-    deps.db.transaction().execute(async (trx) => {
-      const org = await lockOrganization(trx, orgId);
-      if (!org) throw organizationNotFound();
-      const actor = await loadActor(trx, ctx, orgId);
-      const result = await work(trx, actor, org);
-      await ctx.beforeCommit?.(trx);
-      return result;
-    }),
-  );
+  return runTransaction(deps.db, async (trx) => {
+    const org = await lockOrganization(trx, orgId);
+    if (!org) throw organizationNotFound();
+    const actor = await loadActor(trx, ctx, orgId);
+    const result = await work(trx, actor, org);
+    await ctx.beforeCommit?.(trx);
+    return result;
+  });
 }
 
 /**
@@ -117,15 +115,13 @@ export async function inOrganizationOrPlatform<T>(
   work: (trx: Trx, actor: Actor | null) => Promise<T>,
 ): Promise<T> {
   if (ctx.principal.kind !== 'platform' && !isMemberOf(ctx, orgId)) throw organizationNotFound();
-  return withTransactionRetry(() =>
-    deps.db.transaction().execute(async (trx) => {
-      if (!(await lockOrganization(trx, orgId))) throw organizationNotFound();
-      const actor = ctx.principal.kind === 'platform' ? null : await loadActor(trx, ctx, orgId);
-      const result = await work(trx, actor);
-      await ctx.beforeCommit?.(trx);
-      return result;
-    }),
-  );
+  return runTransaction(deps.db, async (trx) => {
+    if (!(await lockOrganization(trx, orgId))) throw organizationNotFound();
+    const actor = ctx.principal.kind === 'platform' ? null : await loadActor(trx, ctx, orgId);
+    const result = await work(trx, actor);
+    await ctx.beforeCommit?.(trx);
+    return result;
+  });
 }
 
 /** Reads run without the lock, on a consistent snapshot of one transaction. */
@@ -135,10 +131,7 @@ export async function readInOrganization<T>(
   orgId: string,
   work: (ex: Trx, actor: Actor) => Promise<T>,
 ): Promise<T> {
-  return withTransactionRetry(() =>
-    deps.db
-      .transaction()
-      .setIsolationLevel('repeatable read')
-      .execute(async (trx) => work(trx, await loadActor(trx, ctx, orgId))),
-  );
+  return runTransaction(deps.db, async (trx) => work(trx, await loadActor(trx, ctx, orgId)), {
+    isolation: 'repeatable read',
+  });
 }

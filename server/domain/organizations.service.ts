@@ -7,6 +7,7 @@ import {
   updateOrganization as updateOrganizationRow,
 } from '../storage/organizations.repository.js';
 import { insertRoles } from '../storage/roles.repository.js';
+import { runTransaction } from '../storage/transaction.js';
 import { inOrganization, readInOrganization, requirePermission } from './access.js';
 import { auditEvent } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
@@ -42,7 +43,7 @@ export async function createOrganization(
   const orgId = deps.ids.next('org');
   const now = deps.clock.now();
   return onUniqueViolation('organizations_slug_key', slugTaken, () =>
-    deps.db.transaction().execute(async (trx) => {
+    runTransaction(deps.db, async (trx) => {
       await insertOrganization(trx, {
         id: orgId,
         name: input.name,

@@ -18,6 +18,7 @@ import { createHandlers, type HandlerDeps } from './handlers.js';
 import { errorHandler, problemOf, type ProblemRequest } from './problem.js';
 import { databaseRateLimiter, memoryRateLimiter } from '../domain/rate-limits.service.js';
 import { refuseUnstorableText, requireMediaType } from './input-guards.js';
+import { exactRouting, refuseDuplicateCredentials } from './hardening.js';
 
 export interface AppDeps extends HandlerDeps {
   logger: Logger;
@@ -44,6 +45,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  exactRouting(app);
   const handlers = createHandlers(deps);
   const limiter =
     deps.rateLimitPerMinute <= 0
@@ -87,6 +89,7 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
+  app.use(refuseDuplicateCredentials);
   app.use(requireMediaType);
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
   app.use(refuseUnstorableText);
@@ -99,7 +102,7 @@ export function createApp(deps: AppDeps): express.Express {
       try {
         principal = await authenticate(deps, deps.platformKeyHash, secret);
       } catch (error) {
-        if (error instanceof AppError) req.authFailure = error;
+        req.authFailure = error;
         throw Object.assign(new Error('refused'), { status: (error as AppError).status ?? 500 });
       }
       if (!principal) {
@@ -125,7 +128,10 @@ export function createApp(deps: AppDeps): express.Express {
       }
       req.principal = principal;
       return true;
-    })();
+    })().catch((error: unknown) => {
+      req.authFailure ??= error;
+      throw error;
+    });
     return req.authentication;
   };
 
