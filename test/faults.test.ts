@@ -94,7 +94,7 @@ onPostgresOnly('the service and its database failing (PostgreSQL)', () => {
       let stop = false;
       const prober = (async () => {
         while (!stop) {
-          const res = await fetch(`${service!.url}/readyz`);
+          const res = await fetch(`${service.url}/readyz`);
           readiness.push({ at: Date.now(), status: res.status });
           await res.arrayBuffer();
           await sleep(50);
