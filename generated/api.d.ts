@@ -2878,16 +2878,20 @@ export interface components {
      *
      *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
      *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
-     *     It is returned only to the credential that sent the first request: keys are scoped per API
-     *     key, and another key using the same value starts a request of its own. The first answer is
-     *     returned even if it holds a secret, such as the secret of an API key the request minted, and
-     *     whatever the caller's role is now: the replay repeats what was already answered to that
-     *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+     *     It is returned only to the credential that sent the first request, and only while that
+     *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+     *     keys are scoped per API key, and another key using the same value starts a request of its own.
+     *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+     *     request minted, and whatever the caller's role is now: the replay repeats what was already
+     *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
      *     again as a new one.
      *
-     *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
-     *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
-     *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
+     *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+     *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+     *     now (or, when the database went away before the service could give the key up, after
+     *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+     *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+     *     was carried out: read the resource to see the result.
      * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
      */
     IdempotencyKey: string;
@@ -3060,16 +3064,20 @@ export interface operations {
          *
          *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
          *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
-         *     It is returned only to the credential that sent the first request: keys are scoped per API
-         *     key, and another key using the same value starts a request of its own. The first answer is
-         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
-         *     whatever the caller's role is now: the replay repeats what was already answered to that
-         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
          *     again as a new one.
          *
-         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
-         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
-         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3302,16 +3310,20 @@ export interface operations {
          *
          *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
          *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
-         *     It is returned only to the credential that sent the first request: keys are scoped per API
-         *     key, and another key using the same value starts a request of its own. The first answer is
-         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
-         *     whatever the caller's role is now: the replay repeats what was already answered to that
-         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
          *     again as a new one.
          *
-         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
-         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
-         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3657,16 +3669,20 @@ export interface operations {
          *
          *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
          *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
-         *     It is returned only to the credential that sent the first request: keys are scoped per API
-         *     key, and another key using the same value starts a request of its own. The first answer is
-         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
-         *     whatever the caller's role is now: the replay repeats what was already answered to that
-         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
          *     again as a new one.
          *
-         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
-         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
-         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3835,16 +3851,20 @@ export interface operations {
          *
          *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
          *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
-         *     It is returned only to the credential that sent the first request: keys are scoped per API
-         *     key, and another key using the same value starts a request of its own. The first answer is
-         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
-         *     whatever the caller's role is now: the replay repeats what was already answered to that
-         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
          *     again as a new one.
          *
-         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
-         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
-         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4189,16 +4209,20 @@ export interface operations {
          *
          *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
          *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
-         *     It is returned only to the credential that sent the first request: keys are scoped per API
-         *     key, and another key using the same value starts a request of its own. The first answer is
-         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
-         *     whatever the caller's role is now: the replay repeats what was already answered to that
-         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
          *     again as a new one.
          *
-         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
-         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
-         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4796,16 +4820,20 @@ export interface operations {
          *
          *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
          *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
-         *     It is returned only to the credential that sent the first request: keys are scoped per API
-         *     key, and another key using the same value starts a request of its own. The first answer is
-         *     returned even if it holds a secret, such as the secret of an API key the request minted, and
-         *     whatever the caller's role is now: the replay repeats what was already answered to that
-         *     credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
          *     again as a new one.
          *
-         *     **After `503 COMMIT_OUTCOME_UNKNOWN`** send the request again with the same key: if the change
-         *     was not applied it is carried out now; if it was, it is never applied twice, and the answer
-         *     says so (`409 IDEMPOTENCY_KEY_IN_USE`: read the resource to see the result).
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
