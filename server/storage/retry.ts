@@ -9,6 +9,8 @@ export function isRetryable(error: unknown): boolean {
 /**
  * Runs a transaction, running it again (a bounded number of times, with a short random pause)
  * when PostgreSQL reports a serialization failure or a deadlock.
+ * @deprecated `runTransaction` (transaction.ts) does this and also knows a connection that broke
+ * before or during COMMIT; kept until every caller has moved to it.
  */
 export async function withTransactionRetry<T>(work: () => Promise<T>, attempts = 4): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
