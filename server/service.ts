@@ -129,13 +129,20 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
     let stopping: Promise<DrainResult> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
-        // The database gets the last second: what was cut may still hold a connection.
+        // The database gets the last second. PostgreSQL's pool waits for connections still held
+        // by what was cut: past that second the process exits and the server rolls them back.
+        // PGlite writes its files as it closes: it is given the time it needs.
         const closeBudget = Math.min(1000, Math.floor(config.shutdownTimeoutMs / 2));
         const result = await http.drain(config.shutdownTimeoutMs - closeBudget);
-        await Promise.race([
-          database.close().catch(() => undefined),
-          new Promise((resolve) => setTimeout(resolve, closeBudget).unref()),
-        ]);
+        const closed = database.close().catch(() => undefined);
+        if (database.engine === 'postgres') {
+          await Promise.race([
+            closed,
+            new Promise((resolve) => setTimeout(resolve, closeBudget).unref()),
+          ]);
+        } else {
+          await closed;
+        }
         return result;
       })());
 
