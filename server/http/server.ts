@@ -71,9 +71,13 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
       for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Each connection closes once it has no request in flight: idle keep-alive ones at once,
-      // busy ones after their answer (which says `Connection: close`).
+      // busy ones after their answer (which says `Connection: close`). The rest (accepted, but no
+      // request read yet) once nothing has been in flight for two sweeps in a row, so that a
+      // request already sent on them is read (and answered) rather than cut.
+      let quiet = 0;
       const sweep = () => {
-        if (inFlight.size === 0) server.closeAllConnections();
+        quiet = inFlight.size === 0 ? quiet + 1 : 0;
+        if (quiet >= 2) server.closeAllConnections();
         else server.closeIdleConnections();
       };
       sweep();
