@@ -23,8 +23,10 @@ export function freePort(): Promise<number> {
 
 export interface PrivatePostgres {
   url: string;
-  /** Stops it (fast: connections are ended) and starts it again; resolves once it accepts. */
-  restart(): Promise<void>;
+  /** Stops it (fast: connections are ended); resolves once it is down. */
+  stop(): Promise<void>;
+  /** Starts it again; resolves once it accepts connections. */
+  start(): Promise<void>;
   /** Stops it and removes its data directory. */
   remove(): Promise<void>;
 }
@@ -43,8 +45,11 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const { stdout } = await run('start');
   return {
     url: stdout.trim(),
-    restart: async () => {
-      await run('restart');
+    stop: async () => {
+      await run('stop');
+    },
+    start: async () => {
+      await run('start');
     },
     remove: async () => {
       try {
