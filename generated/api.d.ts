@@ -1917,6 +1917,7 @@ export interface components {
      *     | 403 | `ON_BEHALF_OF_REQUIRED` | the platform key changes memberships only on behalf of a member: send `On-Behalf-Of` |
      *     | 404 | `NOT_FOUND` | the resource does not exist, or the caller is not a member of its organization |
      *     | 405 | `METHOD_NOT_ALLOWED` | the path exists but not with this method |
+     *     | 408 | `REQUEST_TIMEOUT` | the request's headers or body did not arrive in time; nothing was changed |
      *     | 409 | `OWNER_REQUIRED` | the owner's role can only change by transferring ownership; the owner cannot be suspended or removed |
      *     | 409 | `MEMBER_EXISTS` | the user is already a member of the organization |
      *     | 409 | `SLUG_TAKEN` | another organization already uses the slug |
@@ -1939,7 +1940,8 @@ export interface components {
      *     | 429 | `RATE_LIMITED` | too many requests for this API key; retry after `Retry-After` seconds |
      *     | 431 | `HEADERS_TOO_LARGE` | the request headers are too large |
      *     | 500 | `INTERNAL` | an unexpected error; nothing was changed |
-     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database |
+     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database; nothing was changed; retry after `Retry-After` seconds |
+     *     | 503 | `COMMIT_OUTCOME_UNKNOWN` | the connection to the database was lost while a change was committing: it may or may not have been applied; read the resource, or replay with the same `Idempotency-Key` |
      * @example PRIVILEGE_CEILING
      * @enum {string}
      */
@@ -1953,6 +1955,7 @@ export interface components {
       | 'ON_BEHALF_OF_REQUIRED'
       | 'NOT_FOUND'
       | 'METHOD_NOT_ALLOWED'
+      | 'REQUEST_TIMEOUT'
       | 'OWNER_REQUIRED'
       | 'MEMBER_EXISTS'
       | 'SLUG_TAKEN'
@@ -1975,7 +1978,8 @@ export interface components {
       | 'RATE_LIMITED'
       | 'HEADERS_TOO_LARGE'
       | 'INTERNAL'
-      | 'SERVICE_UNAVAILABLE';
+      | 'SERVICE_UNAVAILABLE'
+      | 'COMMIT_OUTCOME_UNKNOWN';
     /**
      * ProblemFieldError
      * @description One reason why a request failed validation.
@@ -2062,7 +2066,8 @@ export interface components {
       name?: string;
       /**
        * Format: uri
-       * @description URL of an avatar image.
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example https://cdn.acme.com/avatars/alice.png
        */
       imageUrl?: string;
@@ -2103,7 +2108,8 @@ export interface components {
       name: string | null;
       /**
        * Format: uri
-       * @description URL of an avatar image, or `null`.
+       * @description URL of an avatar image, or `null`. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example null
        */
       imageUrl: string | null;
@@ -2328,7 +2334,8 @@ export interface components {
       name?: string;
       /**
        * Format: uri
-       * @description URL of an avatar image.
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example https://cdn.example.com/avatars/bob.png
        */
       imageUrl?: string;
@@ -3054,6 +3061,38 @@ export interface components {
       };
     };
     /**
+     * @description `SERVICE_UNAVAILABLE`: the service cannot reach its database right now (it is restarting,
+     *     failing over, or overloaded). Nothing was changed. Send the request again after `Retry-After`
+     *     seconds; the typed client does so by itself for reads.
+     */
+    ServiceUnavailable: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'Retry-After': components['headers']['RetryAfter'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description `REQUEST_TIMEOUT`: the request's headers or body did not arrive within the service's time
+     *     limits (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`). Nothing was changed; the connection is
+     *     closed. Send the request again, all at once.
+     */
+    RequestTimeout: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
      * @description Conflict with another organization. Nothing was changed.
      *     - `SLUG_TAKEN`: another organization already uses this slug; slugs are unique across the service.
      *     - `IDEMPOTENCY_KEY_IN_USE` (`createOrganization` only): a request with the same
@@ -3107,6 +3146,28 @@ export interface components {
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
         'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
         'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description The change could not be carried out, or its outcome is not known; `Retry-After` says when to
+     *     try again.
+     *
+     *     - `SERVICE_UNAVAILABLE`: the service cannot reach its database right now (it is restarting,
+     *       failing over, or overloaded). **Nothing was changed**: send the request again.
+     *     - `COMMIT_OUTCOME_UNKNOWN`: the connection to the database was lost while the change was
+     *       being committed, so it **may or may not have been applied**. Never assume either: read the
+     *       resource to see, or send the request again with the same `Idempotency-Key`, which carries
+     *       it out if it was not applied and never applies it twice. A `PUT` or `DELETE` may simply be
+     *       sent again: setting what is already set changes nothing more.
+     */
+    ChangeUnavailable: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'Retry-After': components['headers']['RetryAfter'];
         [name: string]: unknown;
       };
       content: {
@@ -3267,16 +3328,6 @@ export interface components {
         'application/problem+json': components['schemas']['Problem'];
       };
     };
-    /** @description `SERVICE_UNAVAILABLE`: the service cannot reach its database, so it is not ready to serve. */
-    ServiceUnavailable: {
-      headers: {
-        'X-Request-Id': components['headers']['XRequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
   };
   parameters: {
     /**
@@ -3313,6 +3364,23 @@ export interface components {
      *     key and the same body returns the first response again and changes nothing more. The same key
      *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
      *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+     *
+     *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+     *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+     *     It is returned only to the credential that sent the first request, and only while that
+     *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+     *     keys are scoped per API key, and another key using the same value starts a request of its own.
+     *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+     *     request minted, and whatever the caller's role is now: the replay repeats what was already
+     *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+     *     again as a new one.
+     *
+     *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+     *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+     *     now (or, when the database went away before the service could give the key up, after
+     *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+     *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+     *     was carried out: read the resource to see the result.
      * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
      */
     IdempotencyKey: string;
@@ -3519,6 +3587,7 @@ export interface operations {
       403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createOrganization: {
@@ -3543,6 +3612,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3572,12 +3658,14 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['SlugConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getOrganization: {
@@ -3630,6 +3718,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteOrganization: {
@@ -3687,6 +3776,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateOrganization: {
@@ -3741,11 +3831,13 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['SlugConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listMembers: {
@@ -3829,6 +3921,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   addMember: {
@@ -3853,6 +3946,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3892,12 +4002,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['MemberConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getMember: {
@@ -3964,6 +4076,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   removeMember: {
@@ -4036,6 +4149,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateMember: {
@@ -4111,12 +4225,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   setMemberRole: {
@@ -4192,12 +4308,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   transferOwnership: {
@@ -4222,6 +4340,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4259,12 +4394,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getCurrentMember: {
@@ -4317,6 +4454,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listRoles: {
@@ -4380,6 +4518,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createRole: {
@@ -4404,6 +4543,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4443,12 +4599,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['RoleConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getRole: {
@@ -4506,6 +4664,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteRole: {
@@ -4577,6 +4736,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateRole: {
@@ -4643,12 +4803,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['RoleConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listPermissions: {
@@ -4692,6 +4854,7 @@ export interface operations {
       403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   upsertPermission: {
@@ -4749,11 +4912,13 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['PermissionConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   deletePermission: {
@@ -4796,6 +4961,7 @@ export interface operations {
       409: components['responses']['PermissionConflict'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listUserMemberships: {
@@ -4859,6 +5025,7 @@ export interface operations {
       403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listTeams: {
@@ -4922,6 +5089,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createTeam: {
@@ -4946,6 +5114,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4985,12 +5170,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['TeamConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getTeam: {
@@ -5048,6 +5235,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteTeam: {
@@ -5110,6 +5298,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateTeam: {
@@ -5176,12 +5365,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['TeamConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listTeamMembers: {
@@ -5250,6 +5441,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   setTeamMemberRole: {
@@ -5335,10 +5527,12 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   removeTeamMember: {
@@ -5407,6 +5601,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listAuditEvents: {
@@ -5490,6 +5685,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listApiKeys: {
@@ -5567,6 +5763,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createApiKey: {
@@ -5591,6 +5788,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
+         *     was carried out: read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -5642,12 +5856,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['ApiKeyConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   revokeApiKey: {
@@ -5716,6 +5932,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getHealth: {

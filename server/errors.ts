@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   ON_BEHALF_OF_REQUIRED: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   OWNER_REQUIRED: 409,
   MEMBER_EXISTS: 409,
   SLUG_TAKEN: 409,
@@ -37,6 +38,7 @@ export const ERROR_STATUS = {
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
+  COMMIT_OUTCOME_UNKNOWN: 503,
 } as const satisfies Record<ErrorCode, number>;
 
 export interface FieldError {

@@ -2,6 +2,7 @@ import { idempotencyScope } from '../server/infra/idempotency.js';
 import { hashSecret } from '../server/infra/secrets.js';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { sql } from 'kysely';
+import { readConfig } from '../server/config.js';
 import { startService } from '../server/service.js';
 import { PLATFORM_KEY, onPostgres, startTestService, type TestContext } from './support/context.js';
 import { addActor, auditActions, createOrg, type TestOrg } from './support/scenario.js';
@@ -199,6 +200,7 @@ describe('Idempotency-Key on POST', () => {
     'a retry reaching another server process on the same database is replayed there',
     async () => {
       const second = await startService({
+        ...readConfig({}),
         port: 0,
         host: '127.0.0.1',
         databaseUrl: ctx.databaseUrl,

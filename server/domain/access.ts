@@ -11,7 +11,7 @@ import {
 import { insertAuditEventsQuery } from '../storage/audit.repository.js';
 import type { Db, Executor, Trx } from '../storage/database.js';
 import { markKeyCommitted } from '../storage/idempotency.repository.js';
-import { withTransactionRetry } from '../storage/retry.js';
+import { runTransaction } from '../storage/transaction.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import { runWrites, type Write } from '../storage/write-batch.js';
 import { AppError, notFound } from '../errors.js';
@@ -223,21 +223,19 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
   platform: boolean,
   work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
 ): Promise<T> {
-  return withTransactionRetry(() =>
-    deps.db.transaction().execute(async (trx) => {
-      if (!(await lockOrganizationFor(trx, caller, orgId))) {
-        // Not entitled to the lock: say why without touching the organization.
-        if (caller.kind === 'key') {
-          actorIn(await findActorByKey(trx, caller.secretHash), orgId, caller);
-        }
-        throw organizationNotFound();
+  return runTransaction(deps.db, async (trx) => {
+    if (!(await lockOrganizationFor(trx, caller, orgId))) {
+      // Not entitled to the lock: say why without touching the organization.
+      if (caller.kind === 'key') {
+        actorIn(await findActorByKey(trx, caller.secretHash), orgId, caller);
       }
-      const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
-      return changeIn(deps, ctx, trx, actor, orgId, answer.facts, (change) =>
-        work(trx, actor, answer.org!, change),
-      );
-    }),
-  );
+      throw organizationNotFound();
+    }
+    const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
+    return changeIn(deps, ctx, trx, actor, orgId, answer.facts, (change) =>
+      work(trx, actor, answer.org!, change),
+    );
+  });
 }
 
 /**
@@ -252,10 +250,8 @@ export async function platformChange<T>(
   work: (trx: Trx, change: Change<NoFacts>) => Promise<T>,
 ): Promise<T> {
   await requirePlatform(deps.db, ctx, refusal);
-  return withTransactionRetry(() =>
-    deps.db
-      .transaction()
-      .execute((trx) => changeIn(deps, ctx, trx, null, orgId, {}, (change) => work(trx, change))),
+  return runTransaction(deps.db, (trx) =>
+    changeIn(deps, ctx, trx, null, orgId, {}, (change) => work(trx, change)),
   );
 }
 
