@@ -6,7 +6,9 @@
 //   npm run bench                 PGlite (or the PostgreSQL of DATABASE_URL=postgres://… when set)
 //   npm run bench -- --both       PGlite, then PostgreSQL (DATABASE_URL, or scripts/postgres.sh)
 //   npm run bench:postgres        PostgreSQL only
-//   Env: BENCH_SECONDS (5 per case), BENCH_WARMUP_SECONDS (1), BENCH_CONNECTIONS (50)
+//   Env: BENCH_SECONDS (about 5 per case), BENCH_WARMUP_SECONDS (1, at least 1),
+//   BENCH_CONNECTIONS (50), BENCH_ONLY (a regular expression: only the cases whose title
+//   matches, and the baseline)
 //
 // Method, per database (one table each):
 // - The service runs unchanged from dist/ in its own process, as in production: NODE_ENV=
@@ -14,15 +16,20 @@
 //   with a limit of 1,000,000 a minute that the bench never reaches, so its accounting is paid.
 // - The baseline (scripts/bench/baseline-server.mjs) runs in a process of its own too: Express,
 //   one select by primary key of a member-like row in its own table, pool of 10 (on PGlite its
-//   own PGlite instance). Bare Express with a static body is printed for context.
+//   own PGlite instance). Besides its own row, it is measured again (for PAIRED_SECONDS) just
+//   before each case of the service, and the case's ratio divides by that: load that other work
+//   puts on a shared machine changes over a run, and weighs alike on both sides of a pair. Bare
+//   Express with a static body is printed for context.
 // - Data: two organizations created through the API, then seeded in bulk with SQL while the
 //   service is stopped (scripts/bench/seed.mjs): a small one (1,000 members, 20 teams) for the
 //   everyday cases, and one of 100,000 members and 1,000,000 audit events for the scale cases,
 //   whose deep pages are reached with cursors built as the service builds them, not by walking.
-// - Load: autocannon, 50 connections, a warm-up run, then the measured run; req/s is its mean per
-//   second, p50/p99 its latencies. Any answer that is not 2xx fails the bench (exit status 1).
+// - Load: autocannon, 50 connections: a warm-up run of BENCH_WARMUP_SECONDS, then a measured run
+//   of as many requests as the warm-up's rate makes in BENCH_SECONDS, which ends when all are
+//   answered (so every request counted was carried out); req/s is answers over its duration,
+//   p50/p99 its latencies. Any answer that is not 2xx fails the bench (exit status 1).
 // - Statements per request: on PostgreSQL, pg_stat_statements of the run's scratch database
-//   (top-level statements, BEGIN and COMMIT included), divided by the requests sent; on PGlite,
+//   (top-level statements, BEGIN and COMMIT included), divided by the requests answered; on PGlite,
 //   counted inside the process at PGlite's protocol entry (scripts/bench/pglite-statements.mjs).
 // - The targets of issue 7 are printed beside the figures; missing one does not fail the bench.
 //
@@ -50,10 +57,13 @@ const settings = {
   seconds: Number(process.env.BENCH_SECONDS ?? 5),
   warmup: Number(process.env.BENCH_WARMUP_SECONDS ?? 1),
   connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
+  only: process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined,
 };
 const SMALL = { members: 1_000, teams: 20 };
 const SCALE = { members: 100_000, teams: 100, events: 1_000_000, page: 2_000, auditSkip: 990_000 };
 const BASELINE_ORG = 'org_01JBENCHBASE00000000000000';
+const PAIRED_SECONDS = 2;
+const notCounted = { start: async () => {}, read: async () => null };
 
 const log = (text) => process.stderr.write(`${text}\n`);
 
@@ -158,6 +168,47 @@ async function probe(cases, servers) {
   }
 }
 
+/**
+ * One row of the table. A case of the service is preceded by a short run of the baseline, its
+ * pair: the case's ratio is over that run's req/s.
+ */
+async function measureCase(kase, cases, servers, database) {
+  log(`  ${kase.title}…`);
+  const paired =
+    kase.server === 'service'
+      ? await measure(
+          cases.find((candidate) => candidate.isBaseline),
+          {
+            ...settings,
+            server: servers.baseline,
+            counter: notCounted,
+            seconds: Math.min(PAIRED_SECONDS, settings.seconds),
+          },
+        )
+      : undefined;
+  const server = servers[kase.server];
+  const measured = await measure(kase, {
+    ...settings,
+    server,
+    counter: database.statementCounter(server),
+  });
+  return {
+    ...measured,
+    targets: kase.targets,
+    pairedBaselineRps: paired?.rps,
+    failure: measured.failure ?? (paired?.failure ? `its baseline: ${paired.failure}` : null),
+  };
+}
+
+/** Cases of the baseline's own process are compared with the baseline's own row. */
+function withRatios(rows, cases) {
+  const baselineRps = rows[cases.findIndex((kase) => kase.isBaseline)]?.rps;
+  return rows.map((row) => {
+    const over = row.pairedBaselineRps ?? baselineRps;
+    return { ...row, ratio: over && !row.failure ? row.rps / over : null };
+  });
+}
+
 async function measureAll(database, fixtures) {
   const countPgliteStatements = database.countPgliteStatements;
   const servers = {
@@ -178,20 +229,11 @@ async function measureAll(database, fixtures) {
       api: apiOf(servers.service),
       fixtures,
       baselineOrg: BASELINE_ORG,
-    });
+    }).filter((kase) => kase.isBaseline || !settings.only || settings.only.test(kase.title));
     await probe(cases, servers);
     const rows = [];
-    for (const kase of cases) {
-      log(`  ${kase.title}…`);
-      const server = servers[kase.server];
-      const measured = await measure(kase, {
-        server,
-        counter: database.statementCounter(server),
-        ...settings,
-      });
-      rows.push({ ...measured, targets: kase.targets, isBaseline: kase.isBaseline ?? false });
-    }
-    return rows;
+    for (const kase of cases) rows.push(await measureCase(kase, cases, servers, database));
+    return withRatios(rows, cases);
   } finally {
     await Promise.all(Object.values(servers).map((server) => server.stop()));
   }

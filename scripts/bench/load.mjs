@@ -1,10 +1,19 @@
 // One case under load: a warm-up run, then the measured run with the statements it caused.
+//
+// The warm-up runs for a time; the measured run sends a number of requests (the warm-up's rate
+// times BENCH_SECONDS, at least one per connection) and ends when all are answered. A run cut off
+// by time would leave requests in flight that the server may or may not carry out (a PUT whose
+// body was not read yet is dropped), and statements per request could not be exact.
 import autocannon from 'autocannon';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs autocannon; every answer that is not 2xx is counted by status, the first one kept. */
-async function run(kase, { url, seconds, connections }) {
+/**
+ * Builds a run's autocannon options (a case may send requests of its own to do so, which must
+ * not be counted: call this before the counter starts). Every answer that is not 2xx is counted
+ * by status, the first one kept.
+ */
+async function prepare(kase) {
   const failures = { byStatus: {}, first: undefined };
   const watch = (request) => ({
     ...request,
@@ -14,8 +23,13 @@ async function run(kase, { url, seconds, connections }) {
       failures.first ??= `${status} ${String(body).slice(0, 300)}`;
     },
   });
-  const options = await kase.options(watch);
-  const result = await autocannon({ url, connections, duration: seconds, ...options });
+  return { failures, options: await kase.options(watch) };
+}
+
+/** Runs autocannon for a duration or an amount of requests. */
+async function run({ failures, options }, { url, connections, ...length }) {
+  // A request may wait long behind the others on a slow case; 30 s without an answer fails it.
+  const result = await autocannon({ url, connections, timeout: 30, ...length, ...options });
   return { result, failures };
 }
 
@@ -47,36 +61,51 @@ function failureOf({ result, failures }) {
   );
 }
 
+/** Lets the last requests of the previous run finish (a run cut off by time leaves some). */
+async function quiet(counter) {
+  await counter.start();
+  await settledCount(counter);
+}
+
 /**
- * Measures a case against `server` (a started child process): `warmup` seconds not counted,
- * then `seconds` measured. Statements per request divides the statements the database ran
- * during the measured run by the requests sent in it (each of which the server answers).
+ * Measures a case against `server` (a started child process). The warm-up's rate sizes the
+ * measured run; a measured run over in less than half the time asked for (the warm-up was
+ * slower than the steady state) counts as more warm-up and is run again, resized, up to twice.
+ * Statements per request divides the statements the database ran during the measured run by
+ * the requests answered in it.
  */
 export async function measure(kase, { server, counter, seconds, warmup, connections }) {
   const load = { url: server.url, connections };
-  if (warmup > 0) {
-    const warm = await run(kase, { ...load, seconds: warmup });
-    const failure = failureOf(warm);
+  let previous = await run(await prepare(kase), { ...load, duration: Math.max(1, warmup) });
+  for (let attempt = 0; ; attempt += 1) {
+    const failure = failureOf(previous);
     if (failure) return { title: kase.title, failure: `during warm-up: ${failure}` };
-    await counter.start(); // the warm-up's last requests finish before the measured run
-    await settledCount(counter);
+    const rate = previous.result.requests.total / previous.result.duration;
+    const amount = Math.max(connections, Math.round(rate * seconds));
+    await quiet(counter);
+    const prepared = await prepare(kase);
+    await counter.start();
+    const measured = await run(prepared, { ...load, amount });
+    const statements = await settledCount(counter);
+    if (measured.result.duration < seconds / 2 && attempt < 2 && !failureOf(measured)) {
+      previous = measured;
+      continue;
+    }
+    return row(kase, measured, statements, connections);
   }
-  await counter.start();
-  const measured = await run(kase, { ...load, seconds });
-  const statements = await settledCount(counter);
-  const { result } = measured;
+}
+
+function row(kase, { result, failures }, statements, connections) {
   const answered = result.requests.total;
   return {
     title: kase.title,
-    rps: result.requests.average,
-    // No answer at all: every request took longer than the run; there is no latency to show.
-    p50: answered > 0 ? result.latency.p50 : null,
-    p99: answered > 0 ? result.latency.p99 : null,
-    sent: result.requests.sent,
+    rps: answered / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
     answered,
-    seconds,
+    seconds: result.duration,
     connections,
-    statementsPerRequest: statements === null ? null : statements / result.requests.sent,
-    failure: failureOf(measured),
+    statementsPerRequest: statements === null || !answered ? null : statements / answered,
+    failure: failureOf({ result, failures }),
   };
 }

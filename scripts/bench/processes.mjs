@@ -64,7 +64,8 @@ function askStatements(child) {
     const onMessage = (message) => {
       if (message?.type === 'statements') done(message.statements);
     };
-    const timer = setTimeout(() => done(null), 5_000);
+    // PGlite runs on the process's own thread: a long query delays the answer.
+    const timer = setTimeout(() => done(null), 60_000);
     child.on('message', onMessage);
     child.send({ type: 'statements?' });
   });

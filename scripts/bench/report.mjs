@@ -3,18 +3,13 @@ import { judge } from './cases.mjs';
 
 const integer = (value) => Math.round(value).toLocaleString('en');
 const fixed = (digits) => (value) => value.toFixed(digits);
-const latency = (value, row) => (value === null ? `>${row.seconds} s` : fixed(1)(value));
 
 const COLUMNS = [
   { title: 'case', width: 42, align: 'left', value: (row) => row.title },
   { title: 'req/s', width: 8, value: (row) => integer(row.rps) },
-  { title: 'p50 ms', width: 8, value: (row) => latency(row.p50, row) },
-  { title: 'p99 ms', width: 8, value: (row) => latency(row.p99, row) },
-  {
-    title: '× base',
-    width: 7,
-    value: (row, base) => (base?.rps ? fixed(2)(row.rps / base.rps) : ''),
-  },
+  { title: 'p50 ms', width: 8, value: (row) => fixed(1)(row.p50) },
+  { title: 'p99 ms', width: 8, value: (row) => fixed(1)(row.p99) },
+  { title: '× base', width: 7, value: (row) => (row.ratio === null ? 'n/a' : fixed(2)(row.ratio)) },
   {
     title: 'stmts/req',
     width: 10,
@@ -27,30 +22,24 @@ function cell(column, text) {
   return column.align === 'left' ? text.padEnd(column.width) : text.padStart(column.width);
 }
 
-/** The mean req/s of the baseline's runs (first and last), or undefined when none succeeded. */
-function baselineRps(rows) {
-  const runs = rows.filter((row) => row.isBaseline && !row.failure);
-  return runs.length ? runs.reduce((sum, row) => sum + row.rps, 0) / runs.length : undefined;
-}
-
-function targetsText(row, rows, baseline) {
+function targetsText(row, rows) {
   return row.targets
     .map((target) => {
-      const met = judge(target, row, rows, baseline);
+      const met = judge(target, row, rows);
       return `${target.label}: ${met === null ? 'n/a' : met ? 'met' : 'NOT MET'}`;
     })
     .join('; ');
 }
 
-/** Prints the table; returns how many targets were met and judged. */
+/** Prints the table of one database run, then its notes and how many targets were met. */
 export function printTable({ heading, notes, rows }) {
-  const baseline = baselineRps(rows);
   console.log(`\n${heading}`);
   for (const note of notes) console.log(`  ${note}`);
-  const runs = rows.filter((row) => row.isBaseline && !row.failure);
-  if (runs.length) {
+  const paired = rows.map((row) => row.pairedBaselineRps).filter((rps) => rps !== undefined);
+  if (paired.length) {
     console.log(
-      `  × base: req/s over the mean of the baseline's runs (${runs.map((row) => integer(row.rps)).join(' and ')} req/s)`,
+      "  × base: each service case over the baseline's req/s measured just before it (from " +
+        `${integer(Math.min(...paired))} to ${integer(Math.max(...paired))} during this run)`,
     );
   }
   console.log();
@@ -64,10 +53,10 @@ export function printTable({ heading, notes, rows }) {
       console.log(`${cell(COLUMNS[0], row.title)} FAILED: ${row.failure}`);
       continue;
     }
-    const figures = COLUMNS.map((column) => cell(column, column.value(row, baseline))).join(' ');
-    console.log(`${figures}  ${targetsText(row, rows, baseline)}`.trimEnd());
+    const figures = COLUMNS.map((column) => cell(column, column.value(row))).join(' ');
+    console.log(`${figures}  ${targetsText(row, rows)}`.trimEnd());
     for (const target of row.targets) {
-      const verdict = judge(target, row, rows, baseline);
+      const verdict = judge(target, row, rows);
       if (verdict !== null) judged += 1;
       if (verdict) met += 1;
     }
@@ -76,8 +65,7 @@ export function printTable({ heading, notes, rows }) {
     if (row.answered < 2 * row.connections) {
       console.log(
         `\n  ${row.title}: ${row.answered} answers in ${row.seconds} s from ` +
-          `${row.connections} connections; its figures are rough (each request waited ` +
-          'behind the others: the latency is the queue, not the request)',
+          `${row.connections} connections: too few for steady figures (a longer BENCH_SECONDS helps)`,
       );
     }
   }
