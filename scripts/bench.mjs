@@ -209,22 +209,22 @@ function withRatios(rows, cases) {
   });
 }
 
+/** Starts the baseline and the service, measures every case, and stops both whatever happens. */
 async function measureAll(database, fixtures) {
-  const countPgliteStatements = database.countPgliteStatements;
-  const servers = {
-    baseline: await startBaseline({
+  const { countPgliteStatements } = database;
+  const servers = {};
+  try {
+    servers.baseline = await startBaseline({
       databaseUrl: database.baselineUrl,
       orgId: BASELINE_ORG,
       members: SMALL.members,
       countPgliteStatements,
-    }),
-    service: await startService({
+    });
+    servers.service = await startService({
       databaseUrl: database.serviceUrl,
       platformKey: fixtures.platformKey,
       countPgliteStatements,
-    }),
-  };
-  try {
+    });
     const cases = buildCases({
       api: apiOf(servers.service),
       fixtures,
@@ -259,9 +259,10 @@ async function benchOn(kind) {
     printTable({
       heading: `member-roles bench: ${database.title}`,
       notes: [
-        `${settings.seconds} s per case after ${settings.warmup} s of warm-up, ` +
-          `${settings.connections} connections; Node ${process.version}, ${cpus().length} CPUs, ` +
-          'load generator on the same machine',
+        `about ${settings.seconds} s per case after ${settings.warmup} s of warm-up, ` +
+          `${settings.connections} connections (a ${Math.min(PAIRED_SECONDS, settings.seconds)} s ` +
+          'baseline run before each case of the service); ' +
+          `Node ${process.version}, ${cpus().length} CPUs, load generator on the same machine`,
         `machine load (1-minute average) ${loadBefore.toFixed(1)} at the start, ` +
           `${loadavg()[0].toFixed(1)} at the end: other work on it weighs on every figure`,
         `stmts/req: ${database.countingMethod}`,

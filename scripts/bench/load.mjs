@@ -91,7 +91,7 @@ export async function measure(kase, { server, counter, seconds, warmup, connecti
       previous = measured;
       continue;
     }
-    return row(kase, measured, statements, connections);
+    return { ...row(kase, measured, statements, connections), countCaveat: counter.caveat?.() };
   }
 }
 

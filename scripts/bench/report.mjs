@@ -14,7 +14,9 @@ const COLUMNS = [
     title: 'stmts/req',
     width: 10,
     value: (row) =>
-      row.statementsPerRequest === null ? 'n/a' : fixed(2)(row.statementsPerRequest),
+      row.statementsPerRequest === null
+        ? 'n/a'
+        : `${fixed(2)(row.statementsPerRequest)}${row.countCaveat ? '*' : ''}`,
   },
 ];
 
@@ -69,6 +71,8 @@ export function printTable({ heading, notes, rows }) {
       );
     }
   }
+  const caveat = rows.find((row) => row.countCaveat)?.countCaveat;
+  if (caveat) console.log(`\n  * ${caveat}: the count may be low`);
   const failed = rows.filter((row) => row.failure).length;
   console.log(
     `\n  targets met: ${met} of ${judged} (informational: a missed target does not fail the bench)` +
