@@ -7,6 +7,8 @@ const P99_READ_MS = 50;
 
 const bearer = (key) => ({ authorization: `Bearer ${key}` });
 const get = (path, key) => ({ method: 'GET', path, headers: key ? bearer(key) : {} });
+const memberPath = (org, userId) =>
+  `/v1/organizations/${org}/members/${encodeURIComponent(userId)}`;
 
 /** A case that sends one GET over and over. */
 function getCase({ title, server, path, key, targets = [], expect }) {
@@ -46,11 +48,10 @@ const startsWith = (field, value, count) => (body) =>
  * two requests race for one member (they do contend for the organization, as real writes would).
  */
 function setMemberRoleCase({ api, org, key, targets }) {
-  const path = (userId) => `/v1/organizations/${org}/members/${encodeURIComponent(userId)}/role`;
   const put = (userId, roleId, watch) =>
     watch({
       method: 'PUT',
-      path: path(userId),
+      path: `${memberPath(org, userId)}/role`,
       headers: { ...bearer(key), 'content-type': 'application/json' },
       body: JSON.stringify({ roleId }),
     });
@@ -75,14 +76,11 @@ function setMemberRoleCase({ api, org, key, targets }) {
   };
 }
 
-const memberPath = (org, userId) =>
-  `/v1/organizations/${org}/members/${encodeURIComponent(userId)}`;
-
 /** The baseline: a member-like row by primary key, from Express and one select. */
-function baselineCase(org, title) {
+function baselineCase(org) {
   return {
     ...getCase({
-      title,
+      title: 'Express + one indexed select (BASELINE)',
       server: 'baseline',
       path: memberPath(org, 'user_000042'),
       expect: (body) => (body?.userId === 'user_000042' ? undefined : 'not the member asked for'),
@@ -105,7 +103,7 @@ export function buildCases({ api, fixtures, baselineOrg }) {
       server: 'baseline',
       path: '/static',
     }),
-    baselineCase(baselineOrg, 'Express + one indexed select (BASELINE)'),
+    baselineCase(baselineOrg),
     getCase({
       title: 'getMember',
       server: 'service',
