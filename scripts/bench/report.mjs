@@ -72,7 +72,7 @@ export function printTable({ heading, notes, rows }) {
     }
   }
   const caveat = rows.find((row) => row.countCaveat)?.countCaveat;
-  if (caveat) console.log(`\n  * ${caveat}: the count may be low`);
+  if (caveat) console.log(`\n  * ${caveat}: its count may be low`);
   const failed = rows.filter((row) => row.failure).length;
   console.log(
     `\n  targets met: ${met} of ${judged} (informational: a missed target does not fail the bench)` +
