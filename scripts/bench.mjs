@@ -42,6 +42,7 @@ import { cpus, loadavg } from 'node:os';
 import { buildCases } from './bench/cases.mjs';
 import { pgliteDatabase, postgresAdminUrl, postgresDatabase } from './bench/databases.mjs';
 import { measure } from './bench/load.mjs';
+import { startIdentityProvider } from './bench/identity.mjs';
 import { startBaseline, startService } from './bench/processes.mjs';
 import { printTable } from './bench/report.mjs';
 import {
@@ -220,14 +221,16 @@ async function measureAll(database, fixtures) {
       members: SMALL.members,
       countPgliteStatements,
     });
+    servers.identity = await startIdentityProvider();
     servers.service = await startService({
       databaseUrl: database.serviceUrl,
       platformKey: fixtures.platformKey,
       countPgliteStatements,
+      env: servers.identity.env,
     });
     const cases = buildCases({
       api: apiOf(servers.service),
-      fixtures,
+      fixtures: { ...fixtures, token: await servers.identity.token(fixtures.small.ownerUserId) },
       baselineOrg: BASELINE_ORG,
     }).filter((kase) => kase.isBaseline || !settings.only || settings.only.test(kase.title));
     await probe(cases, servers);

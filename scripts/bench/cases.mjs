@@ -94,7 +94,7 @@ function baselineCase(org) {
  * the scale organization (100,000 members, 1,000,000 audit events) and the deep cursors.
  */
 export function buildCases({ api, fixtures, baselineOrg }) {
-  const { small, scale, roleTargets, deepMembers, deepAudit } = fixtures;
+  const { small, scale, roleTargets, deepMembers, deepAudit, token } = fixtures;
   const smallOrg = `/v1/organizations/${small.orgId}`;
   const scaleOrg = `/v1/organizations/${scale.orgId}`;
   return [
@@ -110,6 +110,14 @@ export function buildCases({ api, fixtures, baselineOrg }) {
       path: memberPath(small.orgId, 'user_000042'),
       key: small.key,
       targets: [ratioAtLeast(0.6), p99Below(P99_READ_MS)],
+      expect: (body) => (body?.userId === 'user_000042' ? undefined : 'not the member asked for'),
+    }),
+    getCase({
+      title: 'getMember with an access token (JWT)',
+      server: 'service',
+      path: memberPath(small.orgId, 'user_000042'),
+      key: token,
+      targets: [within(1.1, 'getMember', 'getMember with a key'), p99Below(P99_READ_MS)],
       expect: (body) => (body?.userId === 'user_000042' ? undefined : 'not the member asked for'),
     }),
     getCase({

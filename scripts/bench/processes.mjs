@@ -84,7 +84,7 @@ function stopChild(child) {
  * The service as it runs in production: NODE_ENV=production, logging at info, rate limiting on
  * with a limit this bench cannot reach in a minute, so the per-request accounting is measured.
  */
-export function startService({ databaseUrl, platformKey, countPgliteStatements }) {
+export function startService({ databaseUrl, platformKey, countPgliteStatements, env = {} }) {
   return startChild(
     'service',
     path.join(root, 'dist', 'server', 'main.js'),
@@ -97,6 +97,7 @@ export function startService({ databaseUrl, platformKey, countPgliteStatements }
       RATE_LIMIT_PER_MINUTE: '1000000', // the highest the service accepts
       LOG_LEVEL: 'info',
       NODE_ENV: 'production',
+      ...env,
     },
     { ready: /is ready on (http:\/\/[\d.:]+)/, countPgliteStatements },
   );
