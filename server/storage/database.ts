@@ -11,6 +11,7 @@ import * as release2 from './migrations/0005-release-2.js';
 import { classifyDatabaseError } from './database-errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
+import { prepareNamedStatements } from './named-statements.js';
 import { countStatement } from './statement-count.js';
 
 export type Db = Kysely<Database>;
@@ -74,7 +75,10 @@ export async function openDatabase(
     // client gets a listener of its own; the request in flight sees the failure from its query,
     // and the pool discards the broken client when it is released.
     pool.on('error', () => undefined);
-    pool.on('connect', (client) => client.on('error', onConnectionError));
+    pool.on('connect', (client) => {
+      client.on('error', onConnectionError);
+      prepareNamedStatements(client);
+    });
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool }),
       log: countStatement,
