@@ -3379,8 +3379,8 @@ export interface components {
      *     with the same key; it is never applied twice. If the change was not applied, it is carried out
      *     now (or, when the database went away before the service could give the key up, after
      *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
-     *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
-     *     was carried out: read the resource to see the result.
+     *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+     *     read the resource to see the result.
      * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
      */
     IdempotencyKey: string;
@@ -3627,8 +3627,8 @@ export interface operations {
          *     with the same key; it is never applied twice. If the change was not applied, it is carried out
          *     now (or, when the database went away before the service could give the key up, after
          *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
-         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
-         *     was carried out: read the resource to see the result.
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -3961,8 +3961,8 @@ export interface operations {
          *     with the same key; it is never applied twice. If the change was not applied, it is carried out
          *     now (or, when the database went away before the service could give the key up, after
          *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
-         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
-         *     was carried out: read the resource to see the result.
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4355,8 +4355,8 @@ export interface operations {
          *     with the same key; it is never applied twice. If the change was not applied, it is carried out
          *     now (or, when the database went away before the service could give the key up, after
          *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
-         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
-         *     was carried out: read the resource to see the result.
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4558,8 +4558,8 @@ export interface operations {
          *     with the same key; it is never applied twice. If the change was not applied, it is carried out
          *     now (or, when the database went away before the service could give the key up, after
          *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
-         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
-         *     was carried out: read the resource to see the result.
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -5129,8 +5129,8 @@ export interface operations {
          *     with the same key; it is never applied twice. If the change was not applied, it is carried out
          *     now (or, when the database went away before the service could give the key up, after
          *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
-         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
-         *     was carried out: read the resource to see the result.
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -5803,8 +5803,8 @@ export interface operations {
          *     with the same key; it is never applied twice. If the change was not applied, it is carried out
          *     now (or, when the database went away before the service could give the key up, after
          *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
-         *     `409 IDEMPOTENCY_KEY_IN_USE`, whose `detail` says, once 5 minutes have passed, that the request
-         *     was carried out: read the resource to see the result.
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
