@@ -6,7 +6,7 @@
 //   npm run bench                 PGlite (or the PostgreSQL of DATABASE_URL=postgres://… when set)
 //   npm run bench -- --both       PGlite, then PostgreSQL (DATABASE_URL, or scripts/postgres.sh)
 //   npm run bench:postgres        PostgreSQL only
-//   Env: BENCH_SECONDS (about 5 per case), BENCH_WARMUP_SECONDS (1, at least 1),
+//   Env: BENCH_SECONDS (about 5 per case), BENCH_WARMUP_SECONDS (3, at least 1: the JIT and caches settle),
 //   BENCH_CONNECTIONS (50), BENCH_ONLY (a regular expression: only the cases whose title
 //   matches, and the baseline)
 //
@@ -56,7 +56,7 @@ import {
 
 const settings = {
   seconds: Number(process.env.BENCH_SECONDS ?? 5),
-  warmup: Number(process.env.BENCH_WARMUP_SECONDS ?? 1),
+  warmup: Number(process.env.BENCH_WARMUP_SECONDS ?? 3),
   connections: Number(process.env.BENCH_CONNECTIONS ?? 50),
   only: process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined,
 };
