@@ -148,10 +148,10 @@ let consumer: string;
 let installedTree: NpmTree;
 let typecheck: { status: number | null; output: string };
 beforeAll(async () => {
+  if (onPostgres) return;
   ctx = await startTestService();
   org = await createOrg(ctx);
   scratch = mkdtempSync(join(tmpdir(), 'member-roles-client-'));
-  if (onPostgres) return;
 
   // Pack (client/'s prepack compiles it) and install the tarball alone in an ESM project.
   const packs = join(scratch, 'packs');
@@ -181,6 +181,7 @@ beforeAll(async () => {
   typecheck = { status: tsc.status, output: `${tsc.stdout}${tsc.stderr}` };
 }, 300_000);
 afterAll(async () => {
+  if (onPostgres) return;
   await ctx.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
