@@ -92,7 +92,7 @@ type LooseGet = (
  * Walks a list page by page, following `nextCursor` until it is `null`, and yields each item.
  * A refused page throws a `ProblemError`; items already yielded stay yielded.
  */
-export function paginator<Paths extends object>(client: Client<Paths>): Paginate {
+export function paginator(client: Client<paths>): Paginate {
   const get = client.GET as unknown as LooseGet;
   return async function* paginate(path: string, options?: QueryOptions) {
     let cursor = options?.params?.query?.cursor;
