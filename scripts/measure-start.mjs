@@ -3,7 +3,9 @@
 // line), the figures quoted in the README:
 //   cold: no dist/ and an empty PGlite directory, as on a fresh clone (compiles, creates the
 //         database, runs migrations, seeds the demo organization);
-//   warm: the second start: nothing changed, so no compilation, and the database exists.
+//   warm: the second start: nothing changed, so no compilation, and the database exists;
+//   node: `node dist/server/main.js` on the same database, the floor a warm start stands on
+//         (run between the two others, so that all three see the same load on a shared machine).
 // Each run uses PORT=0 and its own PGlite directory in a temporary folder (./.data is not touched),
 // and is stopped with SIGINT once ready. Deletes dist/ before each cold run.
 //
@@ -19,10 +21,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
 const runs = Number(values.runs);
 
-/** Seconds from spawning `npm start` to its ready line; the process is then stopped. */
-async function timeToReady(dataDir) {
+/** Seconds from spawning the command to its ready line; the process is then stopped. */
+async function timeToReady(dataDir, command = ['npm', 'start', '--silent']) {
   const started = performance.now();
-  const child = spawn('npm', ['start', '--silent'], {
+  const child = spawn(command[0], command.slice(1), {
     cwd: root,
     detached: true, // its own process group, so SIGINT reaches npm, sh and node alike
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,18 +61,20 @@ function summary(label, samples) {
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'member-roles-start-'));
 const cold = [];
 const warm = [];
+const bare = [];
 try {
   for (let run = 0; run < runs; run++) {
     const dataDir = path.join(scratch, `pglite-${run}`);
     fs.rmSync(path.join(root, 'dist'), { recursive: true, force: true });
     cold.push(await timeToReady(dataDir));
+    bare.push(await timeToReady(dataDir, [process.execPath, 'dist/server/main.js']));
     warm.push(await timeToReady(dataDir));
-    console.error(
-      `run ${run + 1}: cold ${cold.at(-1).toFixed(2)} s, warm ${warm.at(-1).toFixed(2)} s`,
-    );
+    const last = (samples) => `${samples.at(-1).toFixed(2)} s`;
+    console.error(`run ${run + 1}: cold ${last(cold)}, node ${last(bare)}, warm ${last(warm)}`);
   }
 } finally {
   fs.rmSync(scratch, { recursive: true, force: true });
 }
 console.log(summary('cold start (fresh clone)', cold));
 console.log(summary('warm start (nothing changed)', warm));
+console.log(summary('node dist/server/main.js', bare));
