@@ -8,8 +8,8 @@
 //   node scripts/build.mjs --if-changed  compile only when an input changed since the last build
 //                                        (`npm start` uses it, so a second start skips tsc)
 //
-// The last successful build leaves dist/.build-stamp: a hash of every input (the sources, the
-// contract's generated files, the tsconfigs, package.json, this script and the TypeScript
+// The last successful build leaves dist/.build-stamp: a hash of every input (what
+// tsconfig.build.json includes, the tsconfigs, package.json, this script and the TypeScript
 // version). Contents, not mtimes: a checkout or a copy that touches files without changing them
 // does not force a build, and an edit that keeps the mtime does not escape one.
 import { spawnSync } from 'node:child_process';
@@ -23,9 +23,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
 const stampFile = path.join(dist, '.build-stamp');
 const tscBin = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+// What tsc compiles (tsconfig.build.json's `include`: directories or files; a glob counts as the
+// directory before its first wildcard), and what decides how.
+const buildConfig = JSON.parse(fs.readFileSync(path.join(root, 'tsconfig.build.json'), 'utf8'));
+const included = buildConfig.include.map((entry) => {
+  const prefix = entry.split(/[*?{[]/)[0].replace(/\/$/, '');
+  if (!prefix) throw new Error(`build.mjs: include "${entry}" would hash the whole project`);
+  return prefix;
+});
 const INPUTS = [
-  'server',
-  'generated',
+  ...included,
   'tsconfig.json',
   'tsconfig.build.json',
   'package.json',
