@@ -3,8 +3,8 @@
 //   bundle (openapi.json, openapi.yaml) → types (api.d.ts) → route table (routes.ts) → docs page,
 // and a copy of api.d.ts in client/generated/, so the client package carries the contract's types.
 //
-//   node scripts/generate.mjs            write generated/
-//   node scripts/generate.mjs --check    regenerate elsewhere and compare with generated/ (exit 1 on drift)
+//   node scripts/generate.mjs            write generated/ (and client/generated/)
+//   node scripts/generate.mjs --check    regenerate elsewhere and compare with both (exit 1 on drift)
 //   --root DIR                           project whose openapi/ and redocly.yaml to use (default: this repo)
 //
 // Generation always runs in a scratch copy of the project (openapi/ and redocly.yaml copied, the rest
