@@ -51,6 +51,16 @@ export const routes = [
     tag: 'Service',
   },
   {
+    operationId: 'getProblemType',
+    method: 'get',
+    path: '/problems/{code}',
+    expressPath: '/problems/:code',
+    auth: 'none',
+    successStatus: 200,
+    idempotent: false,
+    tag: 'Service',
+  },
+  {
     operationId: 'getReadiness',
     method: 'get',
     path: '/readyz',

@@ -135,6 +135,16 @@ describe('setMemberRole', () => {
     expect((await put('"7", "8"')).response.status).toBe(412);
     const stranger = await createOrg(ctx);
     expect((await put('W/"1"', stranger.owner.client)).response.status).toBe(404);
+    // An unquoted tag is a mistake to point out, not a version that changed.
+    for (const malformed of ['1', "'1'", '"1", 2', '"1" "2"']) {
+      const refused = await put(malformed);
+      expect(refused.response.status).toBe(400);
+      expect(refused.error!.code).toBe('VALIDATION_FAILED');
+      expect(refused.error!.detail).toContain('If-Match: "3"');
+      expect(refused.error!.errors).toEqual([
+        { location: 'header', path: 'If-Match', message: refused.error!.detail },
+      ]);
+    }
     expect(await roleOf(org, member.userId)).toBe('member');
     const listed = await put('"7", "1"');
     expect(listed.response.status).toBe(200);
@@ -323,7 +333,7 @@ describe('updateMember', () => {
     expect(again.data!.userId).toBe(member.userId);
   });
 
-  test('an empty patch is 400 VALIDATION_FAILED', async () => {
+  test('an empty patch is 400 VALIDATION_FAILED, saying to send a field', async () => {
     const org = await createOrg(ctx);
     const member = await addActor(ctx, org, 'member');
     const { error } = await org.owner.client.PATCH(memberPath, {
@@ -331,6 +341,7 @@ describe('updateMember', () => {
       body: {} as never,
     });
     expect(error!.code).toBe('VALIDATION_FAILED');
+    expect(error!.detail).toBe('Send at least one field to change.');
   });
 });
 
@@ -343,6 +354,9 @@ describe('addMember', () => {
     });
     expect(response.status).toBe(400);
     expect(error!.code).toBe('VALIDATION_FAILED');
+    // The answer names the rule and the way round it, not the schema's "must NOT be valid".
+    expect(error!.detail).toMatch(/Nobody joins as owner \(rule 13\).*transfer ownership/s);
+    expect(error!.errors).toEqual([{ location: 'body', path: '/roleId', message: error!.detail }]);
     const missing = await org.owner.client.GET(memberPath, {
       params: { path: { orgId: org.orgId, userId: 'usr_new' } },
     });

@@ -1601,6 +1601,36 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/problems/{code}': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Get the page of a problem type
+     * @description The page a problem's `type` URI names (`/problems/validation-failed`): what the code means, its
+     *     HTTP status, and what to do about it, taken from the `ErrorCode` catalogue of this document.
+     *
+     *     No authentication. A code the catalogue does not hold is `404 NOT_FOUND`.
+     */
+    get: operations['getProblemType'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export interface webhooks {
   'member.role_changed': {
@@ -2013,7 +2043,8 @@ export interface components {
       /**
        * Format: uri-reference
        * @description A URI reference identifying the problem type. It is stable for a given `code`
-       *     (`/problems/` followed by the code in kebab case). It identifies; it is not meant to be fetched.
+       *     (`/problems/` followed by the code in kebab case), and the service serves a short page
+       *     there saying what the code means and what to do about it (`getProblemType`).
        * @example /problems/privilege-ceiling
        */
       type: string;
@@ -3393,7 +3424,8 @@ export interface components {
     /**
      * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
      *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-     *     Without `If-Match` the last writer wins; the business rules hold either way.
+     *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+     *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
      * @example "3"
      */
     IfMatch: string;
@@ -3478,6 +3510,12 @@ export interface components {
      * @example key_01JDQ41N5P6Q7R8S9T0V1W2X3Y
      */
     ApiKeyId: components['schemas']['ApiKeyId'];
+    /**
+     * @description An `ErrorCode` in lower case with hyphens, as it appears in a problem's `type`
+     *     (`VALIDATION_FAILED` → `validation-failed`).
+     * @example validation-failed
+     */
+    ProblemCode: string;
   };
   requestBodies: never;
   headers: {
@@ -3741,7 +3779,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -4099,7 +4138,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -4172,7 +4212,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -4255,7 +4296,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -4695,7 +4737,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -4759,7 +4802,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -5258,7 +5302,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -5321,7 +5366,8 @@ export interface operations {
         /**
          * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
          *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
-         *     Without `If-Match` the last writer wins; the business rules hold either way.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
          * @example "3"
          */
         'If-Match'?: components['parameters']['IfMatch'];
@@ -6108,6 +6154,44 @@ export interface operations {
         };
       };
       400: components['responses']['BadRequest'];
+      500: components['responses']['InternalError'];
+    };
+  };
+  getProblemType: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path: {
+        /**
+         * @description An `ErrorCode` in lower case with hyphens, as it appears in a problem's `type`
+         *     (`VALIDATION_FAILED` → `validation-failed`).
+         * @example validation-failed
+         */
+        code: components['parameters']['ProblemCode'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The problem type's page. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          [name: string]: unknown;
+        };
+        content: {
+          'text/html': string;
+        };
+      };
+      400: components['responses']['BadRequest'];
+      404: components['responses']['NotFound'];
       500: components['responses']['InternalError'];
     };
   };

@@ -10,6 +10,7 @@ import { refuseUnstorableText, requireMediaType } from './input-guards.js';
 import { registerOperations } from './operations.js';
 import { errorHandler } from './problem.js';
 import { rateLimit } from './rate-limit.js';
+import { refusalsOf } from './refusals.js';
 import { requestContext } from './request-context.js';
 import { exactRouting, refuseDuplicateCredentials } from './hardening.js';
 
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(refuseUnstorableText);
   app.use(contractValidator(deps.document.json, deps.validateResponses));
   registerOperations(app, createHandlers(deps), deps);
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, refusalsOf(deps.document.json)));
   return app;
 }
 

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import * as apiKeys from '../domain/api-keys.service.js';
 import * as audit from '../domain/audit.service.js';
 import type { DomainDeps } from '../domain/context.js';
-import { AppError, invalid } from '../errors.js';
+import { AppError, invalid, notFound } from '../errors.js';
 import * as members from '../domain/members.service.js';
 import type { Precondition } from '../domain/members.service.js';
 import * as organizations from '../domain/organizations.service.js';
@@ -11,6 +11,7 @@ import * as customRoles from '../domain/custom-roles.service.js';
 import * as roles from '../domain/roles.service.js';
 import * as teams from '../domain/teams.service.js';
 import type { Handlers } from './handler-types.js';
+import { problemPages } from './problem-pages.js';
 
 export interface HandlerDeps extends DomainDeps {
   document: { json: object; yaml: string; docsHtml: string };
@@ -18,18 +19,28 @@ export interface HandlerDeps extends DomainDeps {
 
 const etag = (version: number) => `"${version}"`;
 
+/** One entity tag (RFC 9110): optionally weak, always quoted. */
+const ENTITY_TAG = String.raw`\s*(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*`;
+const ENTITY_TAG_LIST = new RegExp(`^${ENTITY_TAG}(?:,${ENTITY_TAG})*$`);
+
 /**
  * `If-Match`: absent or `*` asks nothing; otherwise a list of entity tags, of which only strong
- * `"N"` tags can match (a weak or malformed one never does). The domain answers 412 when none
- * matches, after the tenancy and existence checks.
+ * `"N"` tags can match (a weak or foreign one never does). The domain answers 412 when none
+ * matches, after the tenancy and existence checks. A header that is not a list of quoted tags
+ * (`3` for `"3"`) is a mistake to point out, not a version that differs: 400.
  */
 export function parseIfMatch(header: string | undefined): Precondition {
   if (header === undefined || header.trim() === '*') return {};
-  const acceptedVersions = header
-    .split(',')
-    .map((tag) => /^\s*"([1-9][0-9]{0,8})"\s*$/.exec(tag)?.[1])
-    .filter((version): version is string => version !== undefined)
-    .map(Number);
+  if (!ENTITY_TAG_LIST.test(header)) {
+    throw invalid(
+      'header',
+      'If-Match',
+      'If-Match must be the ETag as sent, in double quotes (`If-Match: "3"`), or a comma-separated list of such tags.',
+    );
+  }
+  const acceptedVersions = [...header.matchAll(new RegExp(ENTITY_TAG, 'g'))]
+    .filter(([, weak, tag]) => weak === undefined && /^[1-9][0-9]{0,8}$/.test(tag ?? ''))
+    .map(([, , tag]) => Number(tag));
   return { acceptedVersions };
 }
 
@@ -48,6 +59,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
   // /readyz needs no key, so it is not rate-limited: one database check each half second serves
   // everyone. A database that does not answer within a second counts as away.
   let readiness: { at: number; answer: Promise<boolean> } | undefined;
+  const pages = problemPages(deps.document.json);
   const databaseAnswers = () => {
     const now = Date.now();
     if (!readiness || now - readiness.at >= 500) {
@@ -84,6 +96,11 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       body: deps.document.docsHtml,
       contentType: 'text/html; charset=utf-8',
     }),
+    getProblemType: ({ params }) => {
+      const html = pages.get(params.code);
+      if (html === undefined) throw notFound('The problem type');
+      return { status: 200, body: html, contentType: 'text/html; charset=utf-8' };
+    },
 
     listPermissions: async ({ ctx }) => ({
       status: 200,

@@ -5,6 +5,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError, ERROR_STATUS, type ErrorCode, type FieldError } from '../errors.js';
 import { CommitOutcomeUnknownError, classifyDatabaseError } from '../storage/database-errors.js';
+import { refusalFor, type Refusals } from './refusals.js';
 
 const TITLES: Record<ErrorCode, string> = {
   VALIDATION_FAILED: 'The request is not valid',
@@ -42,6 +43,8 @@ const TITLES: Record<ErrorCode, string> = {
   SERVICE_UNAVAILABLE: 'Service unavailable',
   COMMIT_OUTCOME_UNKNOWN: 'Outcome of the change unknown',
 };
+
+export const problemTitle = (code: ErrorCode) => TITLES[code];
 
 /** A stable URI per code; `code` carries the same identity for programs. */
 export const problemType = (code: ErrorCode) =>
@@ -102,7 +105,7 @@ interface ValidatorError {
   type?: string;
   message?: string;
   headers?: Record<string, string>;
-  errors?: { path?: string; message?: string }[];
+  errors?: { path?: string; message?: string; errorCode?: string }[];
 }
 
 const LOCATIONS: Record<string, FieldError['location']> = {
@@ -114,23 +117,29 @@ const LOCATIONS: Record<string, FieldError['location']> = {
   header: 'header',
 };
 
-function fieldErrors(error: ValidatorError): FieldError[] {
+/** The validator's errors as field errors; a rule the contract names (`x-refusal`) in its words. */
+function fieldErrors(error: ValidatorError, refused: Refused): (FieldError & { rule?: true })[] {
   return (error.errors ?? []).map((e) => {
     const [, where = 'body', ...rest] = (e.path ?? '').replaceAll('.', '/').split('/');
     const location = LOCATIONS[where] ?? 'body';
-    return {
-      location,
-      path: location === 'body' ? `/${rest.join('/')}` : rest.join('/'),
-      message: e.message ?? 'is not valid',
-    };
+    const path = location === 'body' ? `/${rest.join('/')}` : rest.join('/');
+    const rule =
+      location === 'body'
+        ? refused(path, e.errorCode?.replace(/\.openapi\.validation$/, ''))
+        : undefined;
+    return rule !== undefined
+      ? { location, path, message: rule, rule: true as const }
+      : { location, path, message: e.message ?? 'is not valid' };
   });
 }
+
+type Refused = (path: string, keyword: string | undefined) => string | undefined;
 
 /** How long a client should wait before sending a request again when the database is away. */
 const RETRY_AFTER_SECONDS = '1';
 
 /** Turns anything thrown into problem+json: known failures keep their code, the rest is a logged 500. */
-function toAppError(error: ValidatorError & Error): AppError {
+function toAppError(error: ValidatorError & Error, refused: Refused): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof CommitOutcomeUnknownError) {
     return new AppError(
@@ -169,12 +178,15 @@ function toAppError(error: ValidatorError & Error): AppError {
   const responseInvalid = (error.errors ?? []).some((e) => e.path?.startsWith('/response'));
   if (status !== undefined && status >= 400 && status < 500 && !responseInvalid) {
     switch (status) {
-      case 400:
+      case 400: {
+        const errors = fieldErrors(error, refused);
+        const rules = [...new Set(errors.filter((e) => e.rule).map((e) => e.message))];
         return new AppError(
           'VALIDATION_FAILED',
-          'The request does not match the contract.',
-          fieldErrors(error),
+          rules.length > 0 ? rules.join(' ') : 'The request does not match the contract.',
+          errors.map(({ location, path, message }) => ({ location, path, message })),
         );
+      }
       case 401:
         return new AppError(
           'UNAUTHENTICATED',
@@ -194,11 +206,19 @@ function toAppError(error: ValidatorError & Error): AppError {
   );
 }
 
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * Stage `errorHandler`. `refusals` (from the contract's `x-refusal` texts) name the rule a
+ * schema-encoded refusal enforces.
+ */
+export function errorHandler(logger: Logger, refusals: Refusals = new Map()): ErrorRequestHandler {
   return (error, req: ProblemRequest, res, next) => {
     if (res.headersSent) return next(error);
     const cause = error as ValidatorError & Error;
-    const appError = toAppError(cause);
+    const operationId = (req as { openapi?: { schema?: { operationId?: string } } }).openapi?.schema
+      ?.operationId;
+    const appError = toAppError(cause, (path, keyword) =>
+      refusalFor(refusals, operationId, path, keyword),
+    );
     if (appError.code === 'INTERNAL') {
       logger.error(
         { err: cause, requestId: req.requestId, url: req.originalUrl },
