@@ -31,6 +31,16 @@ export const routes = [
     tag: 'Service',
   },
   {
+    operationId: 'getMetrics',
+    method: 'get',
+    path: '/metrics',
+    expressPath: '/metrics',
+    auth: 'none',
+    successStatus: 200,
+    idempotent: false,
+    tag: 'Service',
+  },
+  {
     operationId: 'getOpenApiJson',
     method: 'get',
     path: '/openapi.json',

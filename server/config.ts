@@ -25,6 +25,8 @@ export interface Config {
   maxConnections: number;
   /** How long a shutdown may drain requests in flight before it cuts them. */
   shutdownTimeoutMs: number;
+  /** `GET /metrics` without the platform key (MEMBER_ROLES_METRICS_PUBLIC=1). */
+  metricsPublic?: boolean;
 }
 
 function integer(
@@ -55,6 +57,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const platformKey = env.MEMBER_ROLES_PLATFORM_KEY || undefined;
   if (platformKey !== undefined && platformKey.length < 16) {
     throw new Error('MEMBER_ROLES_PLATFORM_KEY must be at least 16 characters long');
+  }
+  const metricsPublic = env.MEMBER_ROLES_METRICS_PUBLIC;
+  if (
+    metricsPublic !== undefined &&
+    metricsPublic !== '' &&
+    metricsPublic !== '0' &&
+    metricsPublic !== '1'
+  ) {
+    throw new Error(`MEMBER_ROLES_METRICS_PUBLIC must be 1 or 0, not "${metricsPublic}"`);
   }
   const headersTimeoutMs = integer(
     'HEADERS_TIMEOUT_MS',
@@ -89,6 +100,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     requestTimeoutMs,
     maxConnections: integer('MAX_CONNECTIONS', env.MAX_CONNECTIONS, 1000, 1_000_000, 1),
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 10_000, 600_000, 1),
+    metricsPublic: metricsPublic === '1',
   };
 }
 

@@ -7,6 +7,7 @@ import { seedDemo, type DemoCredentials } from './demo.js';
 import { loadDocuments } from './documents.js';
 import { hashSecret, newSecret } from './infra/secrets.js';
 import { createApp } from './http/app.js';
+import { Metrics } from './infra/metrics.js';
 import { jwtVerifier } from './infra/tokens.js';
 import { UsageRecorder } from './infra/usage.js';
 import { listen, type DrainResult } from './http/server.js';
@@ -117,6 +118,8 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
     usage.start();
     const app = createApp({
       ...deps,
+      metrics: new Metrics(database.poolStats),
+      metricsPublic: config.metricsPublic ?? false,
       document: loadDocuments(),
       logger: log,
       platformKeyHash,

@@ -58,7 +58,7 @@ describe('the contract is the truth', () => {
       expect(documented).toContain(String(res.status));
       const type = res.headers.get('content-type') ?? '';
       if (res.status !== 204)
-        expect(type).toMatch(/^(application\/(json|problem\+json|yaml)|text\/html)/);
+        expect(type).toMatch(/^(application\/(json|problem\+json|yaml)|text\/(html|plain))/);
     },
   );
 

@@ -1601,6 +1601,42 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/metrics': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Get the service's metrics
+     * @description The process's metrics in the Prometheus text exposition format, for a scraper:
+     *     `member_roles_http_request_duration_seconds` (a histogram by `operation` (the operationId,
+     *     `none` when no operation matched), `method` and `status`), `member_roles_rate_limited_total`
+     *     (429 refusals by kind of credential), the PostgreSQL pool (`member_roles_db_pool_max`,
+     *     `_connections`, `_idle`, `_waiting`; absent on PGlite) and Node's `process_*` and `nodejs_*`.
+     *     Each process reports its own; scrape every process.
+     *
+     *     Needs the platform key, as `Authorization: Bearer <key>` or `X-API-Key` (any other credential
+     *     is `401 UNAUTHENTICATED`), unless the deployment sets `MEMBER_ROLES_METRICS_PUBLIC=1`: a
+     *     scraper then needs no key. Not rate-limited.
+     */
+    get: operations['getMetrics'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/problems/{code}': {
     parameters: {
       query?: never;
@@ -6154,6 +6190,37 @@ export interface operations {
         };
       };
       400: components['responses']['BadRequest'];
+      500: components['responses']['InternalError'];
+    };
+  };
+  getMetrics: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The metrics. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          [name: string]: unknown;
+        };
+        content: {
+          'text/plain': string;
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
       500: components['responses']['InternalError'];
     };
   };

@@ -9,6 +9,7 @@ import { createHandlers, type HandlerDeps } from './handlers.js';
 import { refuseUnstorableText, requireMediaType } from './input-guards.js';
 import { registerOperations } from './operations.js';
 import { errorHandler } from './problem.js';
+import { metricsAccess } from './metrics-access.js';
 import { rateLimit } from './rate-limit.js';
 import { refusalsOf } from './refusals.js';
 import { requestContext } from './request-context.js';
@@ -24,6 +25,8 @@ export interface AppDeps extends HandlerDeps {
   tokens: TokenVerifier | undefined;
   /** Check every response against the contract (on whenever NODE_ENV is not production). */
   validateResponses: boolean;
+  /** `GET /metrics` without the platform key. */
+  metricsPublic: boolean;
 }
 
 const BODY_LIMIT = '64kb';
@@ -40,10 +43,11 @@ export function createApp(deps: AppDeps): express.Express {
 
   exactRouting(app);
   app.use(securityHeaders());
-  app.use(requestContext(deps.logger));
+  app.use(requestContext(deps.logger, (...a) => deps.metrics.requestFinished(...a)));
+  app.use('/metrics', metricsAccess(deps.platformKeyHash, deps.metricsPublic));
   app.use(refuseDuplicateCredentials);
   app.use(identify(deps.platformKeyHash, deps.tokens));
-  app.use(rateLimit(deps.usage));
+  app.use(rateLimit(deps.usage, (kind) => deps.metrics.rateLimited(kind)));
   app.use(requireMediaType);
   app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
   app.use(refuseUnstorableText);

@@ -10,11 +10,13 @@ import * as permissions from '../domain/permissions.service.js';
 import * as customRoles from '../domain/custom-roles.service.js';
 import * as roles from '../domain/roles.service.js';
 import * as teams from '../domain/teams.service.js';
+import type { Metrics } from '../infra/metrics.js';
 import type { Handlers } from './handler-types.js';
 import { problemPages } from './problem-pages.js';
 
 export interface HandlerDeps extends DomainDeps {
   document: { json: object; yaml: string; docsHtml: string };
+  metrics: Metrics;
 }
 
 const etag = (version: number) => `"${version}"`;
@@ -96,6 +98,10 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       body: deps.document.docsHtml,
       contentType: 'text/html; charset=utf-8',
     }),
+    getMetrics: async () => {
+      const { text, contentType } = await deps.metrics.exposition();
+      return { status: 200, body: text, contentType };
+    },
     getProblemType: ({ params }) => {
       const html = pages.get(params.code);
       if (html === undefined) throw notFound('The problem type');

@@ -8,7 +8,11 @@ import type { ServiceRequest } from './service-request.js';
  * process; see UsageRecorder for how processes share it) and refuses it with 429 beyond the limit.
  * Every answer carries the RateLimit headers.
  */
-export function rateLimit(usage: UsageRecorder) {
+export function rateLimit(
+  usage: UsageRecorder,
+  /** Told of every refusal (the metrics' count), with the kind of credential refused. */
+  onRefused?: (credential: string) => void,
+) {
   return (req: ServiceRequest, res: Response, next: NextFunction) => {
     const credential = req.credential;
     if (!usage.limiting || !credential || credential.kind === 'anonymous') return next();
@@ -19,6 +23,7 @@ export function rateLimit(usage: UsageRecorder) {
     res.setHeader('RateLimit-Reset', String(decision.reset));
     if (decision.allowed) return next();
     res.setHeader('Retry-After', String(decision.reset));
+    onRefused?.(credential.kind);
     next(
       new AppError(
         'RATE_LIMITED',

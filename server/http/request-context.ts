@@ -10,7 +10,16 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
  * The first stage: a request id (accepted or made), `Cache-Control: no-store` for the API, and
  * one log line per request with its status, duration and database statements.
  */
-export function requestContext(logger: Logger) {
+export function requestContext(
+  logger: Logger,
+  /** Told of every answer sent (the metrics' request durations). */
+  onFinished?: (
+    operationId: string | undefined,
+    method: string,
+    status: number,
+    seconds: number,
+  ) => void,
+) {
   return (req: ServiceRequest, res: Response, next: NextFunction) => {
     const given = req.get('x-request-id');
     req.requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
@@ -19,6 +28,8 @@ export function requestContext(logger: Logger) {
     const started = process.hrtime.bigint();
     countingStatements(() => {
       res.on('finish', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        onFinished?.(req.operationId, req.method, res.statusCode, ms / 1000);
         logger.info(
           {
             requestId: req.requestId,
@@ -26,7 +37,7 @@ export function requestContext(logger: Logger) {
             path: req.path,
             operationId: req.operationId,
             status: res.statusCode,
-            ms: Number(process.hrtime.bigint() - started) / 1e6,
+            ms,
             statements: req.statements ?? statementsSoFar(),
             credential: req.credential?.kind,
           },

@@ -27,6 +27,8 @@ export interface DatabaseHandle {
   location: string;
   /** True when the embedded engine keeps its data on disk. */
   persistent: boolean;
+  /** PostgreSQL's pool as it stands (for metrics); PGlite has no pool. */
+  poolStats?: () => { max: number; total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -96,6 +98,12 @@ export async function openDatabase(
       engine: 'postgres',
       location,
       persistent: true,
+      poolStats: () => ({
+        max: pool.options.max,
+        total: pool.totalCount,
+        idle: pool.idleCount,
+        waiting: pool.waitingCount,
+      }),
       close: () => db.destroy(),
     };
   }
