@@ -24,7 +24,10 @@ export interface RunningService {
   url: string;
   server: Server;
   database: DatabaseHandle;
-  /** Set when this start generated the platform key (it is not stored in clear). */
+  /**
+   * Set when this start generated the platform key (PGlite only; it is not stored in clear in the
+   * database). On PostgreSQL the key is required.
+   */
   generatedPlatformKey: string | undefined;
   demo: DemoCredentials | undefined;
   /** Where the first start's credentials are kept (embedded data directories only). */
@@ -64,6 +67,13 @@ function save(file: string | undefined, saved: SavedCredentials) {
 /** Opens the database, migrates it, makes sure a platform key exists, seeds the demo, listens. */
 export async function startService(config: Config, logger?: Logger): Promise<RunningService> {
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'member-roles' } });
+  if (!config.platformKey && /^postgres(ql)?:\/\//.test(config.databaseUrl ?? '')) {
+    // Processes sharing a database must agree on the key, and a key made here would have to be
+    // shown to be usable: on a shared database that means into logs. So it is given, not made.
+    throw new Error(
+      'MEMBER_ROLES_PLATFORM_KEY is required on PostgreSQL: give every process of the deployment the same secret (16 characters or more, e.g. `openssl rand -base64 32`)',
+    );
+  }
   const database = await openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
