@@ -38,7 +38,7 @@ describe('the platform key on PostgreSQL', () => {
         const env = { DATABASE_URL: database.url };
         processes.push(await spawnService(compiled.main, env));
         processes.push(await spawnService(compiled.main, env));
-        const [a, b] = processes as [ServiceProcess, ServiceProcess];
+        const a = processes[0]!;
         const platform = {
           Authorization: `Bearer ${TEST_PLATFORM_KEY}`,
           'content-type': 'application/json',
