@@ -110,6 +110,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       usage,
       tokens: config.jwt ? jwtVerifier(config.jwt) : undefined,
       validateResponses: !config.production,
+      publicUrl: config.publicUrl,
     });
     const server = await new Promise<Server>((resolve, reject) => {
       const listening = app.listen(config.port, config.host, () => resolve(listening));
