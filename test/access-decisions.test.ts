@@ -882,7 +882,7 @@ describe('the decision point describes itself', () => {
     });
   });
 
-  test('MEMBER_ROLES_PUBLIC_URL names the decision point behind a proxy; a Host that is no host is refused', async () => {
+  test('MEMBER_ROLES_PUBLIC_URL names the decision point behind a proxy; a Host that is no host is refused', () => {
     const config = readConfig({ MEMBER_ROLES_PUBLIC_URL: 'https://pdp.example.com/' });
     expect(config.publicUrl).toBe('https://pdp.example.com');
     expect(decisionPointOf(config.publicUrl, 'http://127.0.0.1:3000')).toBe(
