@@ -183,6 +183,34 @@ try {
     }),
   );
 
+  // Access decisions: one question (one statement), and a batch of 50 (one statement too).
+  const json = { ...auth, 'content-type': 'application/json' };
+  const subject = { type: 'user', id: 'bench_00042' };
+  const resource = { type: 'organization', id: orgId };
+  results.push(
+    await load('POST evaluation (one decision)', {
+      url: `${url}/access/v1/evaluation`,
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ subject, action: { name: 'members:read' }, resource }),
+    }),
+  );
+  const permissions = ['org:read', 'org:manage', 'members:read', 'members:invite', 'teams:read'];
+  results.push(
+    await load('POST evaluations (batch of 50)', {
+      url: `${url}/access/v1/evaluations`,
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({
+        subject,
+        resource,
+        evaluations: Array.from({ length: 50 }, (_, i) => ({
+          action: { name: permissions[i % permissions.length] },
+        })),
+      }),
+    }),
+  );
+
   const ceiling = results[0].rps;
   const health = results[1].rps;
   console.log(
