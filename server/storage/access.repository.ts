@@ -1,5 +1,5 @@
 import { CompiledQuery, sql, type Expression } from 'kysely';
-import type { Executor } from './database.js';
+import { prepareOnServer, type Executor } from './database.js';
 import type { OrganizationRow } from './schema.js';
 
 /**
@@ -127,7 +127,7 @@ const placeholder = (name: string) => `${MARK}${name}${MARK}`;
 
 /**
  * A read asked with the actor whose statement is built and compiled once (per kind of caller),
- * not on every request: `facts` is built with placeholder values the first time; later calls only
+ * and on PostgreSQL prepared once per connection, not on every request: `facts` is built with placeholder values the first time; later calls only
  * bind the values. The facts may use each value only as a query parameter, unchanged.
  */
 export function preparedRead<P extends Params, F extends Record<string, unknown>>(
@@ -157,6 +157,7 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
     });
     const bind = (values: Params) =>
       slots.map((slot) => ('name' in slot ? values[slot.name!] : slot.value));
+    prepareOnServer(query.sql);
     return { sql: query.sql, bind, names: Object.keys(built) };
   };
   return (params) => async (ex, caller, orgId, platformReads) => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -34,6 +35,32 @@ export const DEFAULT_PGLITE_DIR = './.data/pglite';
 // Timestamps come back as Date and int8 (count(*)) as number on both engines.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
+/** Statement texts sent as named prepared statements on PostgreSQL, by text. */
+const preparedTexts = new Map<string, string>();
+const MAX_PREPARED = 200;
+
+/**
+ * Marks a statement text (fixed, with `$n` parameters) to be sent as a named prepared statement
+ * on PostgreSQL: each connection parses it once, and after a few executions the server keeps its
+ * plan, so a hot statement is no longer planned on every request. Texts that vary per request
+ * must not be marked (each would hold a prepared statement per connection).
+ */
+export function prepareOnServer(text: string): void {
+  if (preparedTexts.has(text) || preparedTexts.size >= MAX_PREPARED) return;
+  preparedTexts.set(text, `mr_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`);
+}
+
+type Query = (text: unknown, values?: unknown) => unknown;
+
+/** Sends the statements marked by `prepareOnServer` as named ones on this connection. */
+function namingPrepared(client: pg.PoolClient) {
+  const query = client.query.bind(client) as Query;
+  (client as unknown as { query: Query }).query = (text, values) => {
+    const name = typeof text === 'string' ? preparedTexts.get(text) : undefined;
+    return name === undefined ? query(text, values) : query({ name, text, values });
+  };
+}
+
 /**
  * Opens the database named by a DATABASE_URL value: unset → PGlite in ./.data/pglite,
  * `memory://` → PGlite in memory, `file:PATH` → PGlite at PATH, `postgres://…` → PostgreSQL.
@@ -49,6 +76,7 @@ export async function openDatabase(url: string | undefined): Promise<DatabaseHan
     });
     // An idle connection the server dropped is discarded by the pool; it must not crash the process.
     pool.on('error', () => undefined);
+    pool.on('connect', namingPrepared);
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool }),
       log: countStatement,

@@ -1,6 +1,6 @@
 import { CompiledQuery, sql } from 'kysely';
 import type { ActorRecord, Caller } from './access.repository.js';
-import type { Executor } from './database.js';
+import { prepareOnServer, type Executor } from './database.js';
 
 /** One access question, as the facts statement reads it. */
 export interface QuestionRow {
@@ -49,7 +49,8 @@ export interface DecisionFacts {
  * one statement for a whole batch. The questions travel as one JSON parameter, unnested with
  * `jsonb_to_recordset`; each is answered by lateral lookups on primary keys. The facts of a
  * question are read only where the caller may see the organization. The text is fixed, so it is
- * written here once and only its parameters are bound per request.
+ * written here once, prepared once per connection on PostgreSQL, and only its parameters are
+ * bound per request.
  */
 const FACTS_SQL = `
 with caller as (
@@ -57,24 +58,24 @@ with caller as (
   from api_keys k
   join memberships m on m.org_id = k.org_id and m.user_id = k.user_id
   join roles r on r.org_id = m.org_id and r.id = m.role_id
-  where $1::text = 'key' and k.secret_hash = $2::text
+  where KIND = 'key' and k.secret_hash = $1::text
 ),
-questions as (
+questions as materialized (
   select q.i, q.subject, q.action, q.type, q.id,
     case q.type
       when 'organization' then (select o.id from organizations o where o.id = q.id)
       when 'team' then (select t.org_id from teams t where t.id = q.id order by t.org_id limit 1)
       when 'member' then (select o.id from organizations o where o.id = q.org)
     end as org_id
-  from jsonb_to_recordset($4::jsonb)
+  from jsonb_to_recordset($3::jsonb)
     as q(i integer, subject text, action text, type text, id text, org text)
 ),
-seen as (
+seen as materialized (
   select q.*,
-    case $1::text
+    case KIND
       when 'platform' then q.org_id is not null
       when 'key' then q.org_id = (select org_id from caller)
-      else exists (select 1 from memberships m where m.org_id = q.org_id and m.user_id = $3::text)
+      else exists (select 1 from memberships m where m.org_id = q.org_id and m.user_id = $2::text)
     end as visible
   from questions q
 )
@@ -83,10 +84,10 @@ select
   coalesce((
     select json_agg(json_build_object(
       'org', case when s.visible then s.org_id end,
-      'asker', case when s.visible and $1::text = 'user' then (
+      'asker', case when s.visible and KIND = 'user' then (
         select json_build_object('status', m.status, 'reads', 'members:read' = any(r.permissions))
         from memberships m join roles r on r.org_id = m.org_id and r.id = m.role_id
-        where m.org_id = s.org_id and m.user_id = $3::text) end,
+        where m.org_id = s.org_id and m.user_id = $2::text) end,
       'subject', case when s.visible then (
         select json_build_object(
           'status', m.status,
@@ -95,7 +96,7 @@ select
             select 1 from team_members tm
             where tm.org_id = s.org_id and tm.team_id = s.id and tm.user_id = m.user_id
               and tm.role = 'lead'),
-          'permissions', case when $5::boolean then r.permissions end)
+          'permissions', case when $4::boolean then r.permissions end)
         from memberships m join roles r on r.org_id = m.org_id and r.id = m.role_id
         where m.org_id = s.org_id and m.user_id = s.subject) end,
       'exists', s.visible and (s.type <> 'member' or exists (
@@ -103,6 +104,18 @@ select
     ) order by s.i)
     from seen s), '[]'::json) as questions
 `;
+
+/**
+ * The statement's text for each kind of caller, the kind written in: on PostgreSQL each is a
+ * named prepared statement, whose plan the server keeps (with the kind a parameter, every plan
+ * would be made again for every request).
+ */
+const factsSql: Record<Caller['kind'], string> = {
+  platform: FACTS_SQL.replaceAll('KIND', `'platform'::text`),
+  key: FACTS_SQL.replaceAll('KIND', `'key'::text`),
+  user: FACTS_SQL.replaceAll('KIND', `'user'::text`),
+};
+Object.values(factsSql).forEach(prepareOnServer);
 
 const callerParams = (caller: Caller) => [
   caller.kind === 'user' ? 'user' : caller.kind,
@@ -125,11 +138,17 @@ export async function readDecisionFacts(
     id: q.id,
     org: q.organizationId ?? null,
   }));
+  const [, secretHash, userId] = callerParams(caller);
   const { rows: answer } = await ex.executeQuery<{
     caller: ActorRecord | null;
     questions: QuestionFacts[];
   }>(
-    CompiledQuery.raw(FACTS_SQL, [...callerParams(caller), JSON.stringify(rows), withPermissions]),
+    CompiledQuery.raw(factsSql[caller.kind], [
+      secretHash,
+      userId,
+      JSON.stringify(rows),
+      withPermissions,
+    ]),
   );
   return { caller: answer[0]!.caller ?? null, questions: answer[0]!.questions };
 }
