@@ -127,8 +127,9 @@ const placeholder = (name: string) => `${MARK}${name}${MARK}`;
 
 /**
  * A read asked with the actor whose statement is built and compiled once (per kind of caller),
- * and on PostgreSQL prepared once per connection, not on every request: `facts` is built with placeholder values the first time; later calls only
- * bind the values. The facts may use each value only as a query parameter, unchanged.
+ * and on PostgreSQL prepared once per connection, not on every request: `facts` is built with
+ * placeholder values the first time; later calls only bind the values. The facts may use each
+ * value only as a query parameter, unchanged.
  */
 export function preparedRead<P extends Params, F extends Record<string, unknown>>(
   facts: (ex: Executor, orgId: string, params: P) => Facts<F>,
