@@ -1565,7 +1565,8 @@ export interface paths {
      *     `NOT_A_MEMBER` for its 404s) and `context.reason_admin.en` its reason.
      *
      *     **Who may ask:** the platform key, about anyone; a member's API key, about itself, and about
-     *     the other members of its own organization when its role holds `members:read`; a user's access
+     *     the other members of its own organization (as the subject, or as a `member` resource) when its
+     *     role holds `members:read`; a user's access
      *     token (or the platform key `On-Behalf-Of` a user) likewise, in each organization the user
      *     belongs to. A question the caller may not ask is answered `decision: false`: `NOT_A_MEMBER`
      *     for a resource of an organization the caller is not a member of (exactly as for one that does
@@ -1630,7 +1631,8 @@ export interface paths {
      *     question's path in `errors`.
      *
      *     **Who may ask:** the platform key, about anyone; a member's API key, about itself, and about
-     *     the other members of its own organization when its role holds `members:read`; a user's access
+     *     the other members of its own organization (as the subject, or as a `member` resource) when its
+     *     role holds `members:read`; a user's access
      *     token (or the platform key `On-Behalf-Of` a user) likewise, in each organization the user
      *     belongs to. A question the caller may not ask is answered `decision: false`: `NOT_A_MEMBER`
      *     for a resource of an organization the caller is not a member of (exactly as for one that does
@@ -1682,7 +1684,7 @@ export interface paths {
      *
      *     **Who may ask:** the platform key; a member (by key, token or `On-Behalf-Of`) of the resource's
      *     organization whose role holds `members:read`. Without `members:read` a member finds at most
-     *     themself.
+     *     themself, and nothing on another member's resource.
      */
     post: operations['searchSubjects'];
     delete?: never;
@@ -1768,8 +1770,8 @@ export interface paths {
      *     preview found runs its write, rolled back, as `evaluateAccess` does.
      *
      *     **Who may ask:** as for `evaluateAccess`: the platform key, about anyone; a member's API key,
-     *     about itself, and about the other members of its own organization when its role holds
-     *     `members:read`; a user's access token (or the platform key `On-Behalf-Of` a user) likewise, in
+     *     about itself, and about the other members of its own organization (as the subject, or as a
+     *     `member` resource) when its role holds `members:read`; a user's access token (or the platform key `On-Behalf-Of` a user) likewise, in
      *     each organization the user belongs to. A question the caller may not ask finds nothing, the
      *     same as one about a resource that does not exist.
      *

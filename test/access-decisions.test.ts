@@ -326,6 +326,21 @@ describe(`who may ask, and what nobody learns (${engine})`, () => {
     expect(
       await ask(memberA.client, question(orgA.owner.userId, 'org:read', organization(orgA))),
     ).toEqual(permitted);
+    // Nor may it learn who else is a member through a member resource: whether or not one exists.
+    for (const other of [orgA.owner.userId, 'usr_nobody']) {
+      expect(
+        await ask(
+          outsider.client,
+          question(outsider.userId, 'org:read', member(orgA.orgId, other)),
+        ),
+      ).toMatchObject(refused('INSUFFICIENT_PERMISSION'));
+    }
+    expect(
+      await ask(
+        outsider.client,
+        question(outsider.userId, 'org:read', member(orgA.orgId, outsider.userId)),
+      ),
+    ).toEqual(permitted);
   });
 
   test("a suspended member's key is refused altogether (403), like everywhere", async () => {

@@ -222,21 +222,29 @@ const mayNotAsk = () =>
   );
 
 /**
+ * Whether a question is about a member other than the caller, as its subject or as its resource
+ * (whether that member exists is what `members:read` allows one to learn).
+ */
+const aboutAnother = (q: Question, userId: string) =>
+  q.subject !== userId || (q.resource.type === 'member' && q.resource.id !== userId);
+
+/**
  * Who may ask: the platform key, about anyone; a member (by key, token or on-behalf-of), in an
- * organization they belong to (a key: its own), about themself always, about others with
- * `members:read`. Undefined when the question may be answered.
+ * organization they belong to (a key: its own), about themself always, about other members
+ * (as the subject or the resource) with `members:read`. Undefined when the question may be
+ * answered.
  */
 function askingRefused(asker: Asker, q: Question, f: QuestionFacts): AccessDecision | undefined {
   if (f.org === null) return notAMember();
   if (asker.kind === 'platform') return undefined;
   if (asker.kind === 'key') {
-    return q.subject === asker.userId || asker.reads ? undefined : mayNotAsk();
+    return asker.reads || !aboutAnother(q, asker.userId) ? undefined : mayNotAsk();
   }
   if (!f.asker) return notAMember();
   if (f.asker.status !== 'active') {
     return deny('MEMBER_SUSPENDED', 'Your membership of this organization is suspended.');
   }
-  return q.subject === asker.userId || f.asker.reads ? undefined : mayNotAsk();
+  return f.asker.reads || !aboutAnother(q, asker.userId) ? undefined : mayNotAsk();
 }
 
 /**
@@ -429,10 +437,16 @@ export async function searchSubjects(
   const none = pageOf(list, [], limit, () => ({ type: 'user' as const, id: '' }));
   if (f.org === null || !f.exists) return none;
   let only: string | null = null;
-  if (asker.kind === 'key') only = asker.reads ? null : asker.userId;
-  if (asker.kind === 'user') {
-    if (f.asker?.status !== 'active') return none;
-    only = f.asker.reads ? null : asker.userId;
+  if (asker.kind !== 'platform') {
+    if (asker.kind === 'user' && f.asker?.status !== 'active') return none;
+    const reads = asker.kind === 'key' ? asker.reads : f.asker!.reads;
+    if (!reads) {
+      // Without members:read: at most themself, and nothing about another member.
+      if (question.resource.type === 'member' && question.resource.id !== asker.userId) {
+        return none;
+      }
+      only = asker.userId;
+    }
   }
   const ids = await subjectsHolding(deps.db, {
     orgId: f.org,
