@@ -1,7 +1,15 @@
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
-import type { components, operations, paths } from '../generated/api.js';
+import type { components, operations, paths } from './generated/api.js';
+import { paginator, type Paginate } from './paginate.js';
 
 export type { components, operations, paths };
+export {
+  ProblemError,
+  type ListItem,
+  type ListOptions,
+  type ListPath,
+  type Paginate,
+} from './paginate.js';
 /** Every error the service answers with (application/problem+json). */
 export type Problem = components['schemas']['Problem'];
 export type ErrorCode = components['schemas']['ErrorCode'];
@@ -15,22 +23,31 @@ export type AccessDecision = components['schemas']['AccessDecision'];
 export type AccessEvaluations = components['schemas']['AccessEvaluations'];
 export type EffectivePermissions = components['schemas']['EffectivePermissions'];
 
+// Every option also accepts `undefined`, so `apiKey: process.env.MEMBER_ROLES_KEY` type-checks
+// under `exactOptionalPropertyTypes` (which `tsc --init` turns on).
 export interface MemberRolesClientOptions {
   /** Where the service runs, e.g. `http://127.0.0.1:3000` (no `/v1`: paths carry it, and `/access/v1`). */
   baseUrl: string;
   /** A member's API key or the platform key, sent as `Authorization: Bearer …`. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** A fetch implementation, for tests or other runtimes; the global fetch otherwise. */
-  fetch?: typeof globalThis.fetch;
+  fetch?: typeof globalThis.fetch | undefined;
   /** Makes the `X-Request-Id` of each request; the service makes one when this is absent. */
-  requestId?: () => string;
+  requestId?: (() => string) | undefined;
   /** How often a request refused with 429 or 503 and `Retry-After` is sent again (default 2). */
-  retries?: number;
+  retries?: number | undefined;
   /** The longest `Retry-After` worth waiting for, in seconds (default 10). */
-  maxRetryAfterSeconds?: number;
+  maxRetryAfterSeconds?: number | undefined;
 }
 
-export type MemberRolesClient = Client<paths>;
+export interface MemberRolesClient extends Client<paths> {
+  /**
+   * Every item of a list, page after page: `for await (const m of client.paginate(path, options))`.
+   * `path` is any list operation's path (its GET answers `{ data, nextCursor }`); `options` are
+   * those of `client.GET(path, …)`. A refused page throws a `ProblemError`.
+   */
+  paginate: Paginate;
+}
 
 /** RFC 3986 strict: encodeURIComponent leaves !'()* as they are, and the service refuses them raw. */
 const encode = (text: string) =>
@@ -106,5 +123,5 @@ export function createMemberRolesClient(options: MemberRolesClientOptions): Memb
   };
 
   client.use(headers, retry);
-  return client;
+  return Object.assign(client, { paginate: paginator(client) });
 }

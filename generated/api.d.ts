@@ -2281,6 +2281,7 @@ export interface components {
      *     | 404 | `NOT_FOUND` | the resource does not exist, or the caller is not a member of its organization |
      *     | — | `NOT_A_MEMBER` | only in access decisions (`context.code`, never an HTTP answer): the subject, or the caller, is not a member of the resource's organization, or the resource does not exist; both read the same |
      *     | 405 | `METHOD_NOT_ALLOWED` | the path exists but not with this method |
+     *     | 408 | `REQUEST_TIMEOUT` | the request's headers or body did not arrive in time; nothing was changed |
      *     | 409 | `OWNER_REQUIRED` | the owner's role can only change by transferring ownership; the owner cannot be suspended or removed |
      *     | 409 | `MEMBER_EXISTS` | the user is already a member of the organization |
      *     | 409 | `SLUG_TAKEN` | another organization already uses the slug |
@@ -2303,7 +2304,8 @@ export interface components {
      *     | 429 | `RATE_LIMITED` | too many requests for this API key; retry after `Retry-After` seconds |
      *     | 431 | `HEADERS_TOO_LARGE` | the request headers are too large |
      *     | 500 | `INTERNAL` | an unexpected error; nothing was changed |
-     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database |
+     *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database; nothing was changed; retry after `Retry-After` seconds |
+     *     | 503 | `COMMIT_OUTCOME_UNKNOWN` | the connection to the database was lost while a change was committing: it may or may not have been applied; read the resource, or replay with the same `Idempotency-Key` |
      * @example PRIVILEGE_CEILING
      * @enum {string}
      */
@@ -2318,6 +2320,7 @@ export interface components {
       | 'NOT_FOUND'
       | 'NOT_A_MEMBER'
       | 'METHOD_NOT_ALLOWED'
+      | 'REQUEST_TIMEOUT'
       | 'OWNER_REQUIRED'
       | 'MEMBER_EXISTS'
       | 'SLUG_TAKEN'
@@ -2340,7 +2343,8 @@ export interface components {
       | 'RATE_LIMITED'
       | 'HEADERS_TOO_LARGE'
       | 'INTERNAL'
-      | 'SERVICE_UNAVAILABLE';
+      | 'SERVICE_UNAVAILABLE'
+      | 'COMMIT_OUTCOME_UNKNOWN';
     /**
      * ProblemFieldError
      * @description One reason why a request failed validation.
@@ -2427,7 +2431,8 @@ export interface components {
       name?: string;
       /**
        * Format: uri
-       * @description URL of an avatar image.
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example https://cdn.acme.com/avatars/alice.png
        */
       imageUrl?: string;
@@ -2468,7 +2473,8 @@ export interface components {
       name: string | null;
       /**
        * Format: uri
-       * @description URL of an avatar image, or `null`.
+       * @description URL of an avatar image, or `null`. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example null
        */
       imageUrl: string | null;
@@ -2693,7 +2699,8 @@ export interface components {
       name?: string;
       /**
        * Format: uri
-       * @description URL of an avatar image.
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
        * @example https://cdn.example.com/avatars/bob.png
        */
       imageUrl?: string;
@@ -3894,6 +3901,38 @@ export interface components {
       };
     };
     /**
+     * @description `SERVICE_UNAVAILABLE`: the service cannot reach its database right now (it is restarting,
+     *     failing over, or overloaded). Nothing was changed. Send the request again after `Retry-After`
+     *     seconds; the typed client does so by itself for reads.
+     */
+    ServiceUnavailable: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'Retry-After': components['headers']['RetryAfter'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description `REQUEST_TIMEOUT`: the request's headers or body did not arrive within the service's time
+     *     limits (`HEADERS_TIMEOUT_MS`, `REQUEST_TIMEOUT_MS`). Nothing was changed; the connection is
+     *     closed. Send the request again, all at once.
+     */
+    RequestTimeout: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
      * @description Conflict with another organization. Nothing was changed.
      *     - `SLUG_TAKEN`: another organization already uses this slug; slugs are unique across the service.
      *     - `IDEMPOTENCY_KEY_IN_USE` (`createOrganization` only): a request with the same
@@ -3947,6 +3986,28 @@ export interface components {
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
         'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
         'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description The change could not be carried out, or its outcome is not known; `Retry-After` says when to
+     *     try again.
+     *
+     *     - `SERVICE_UNAVAILABLE`: the service cannot reach its database right now (it is restarting,
+     *       failing over, or overloaded). **Nothing was changed**: send the request again.
+     *     - `COMMIT_OUTCOME_UNKNOWN`: the connection to the database was lost while the change was
+     *       being committed, so it **may or may not have been applied**. Never assume either: read the
+     *       resource to see, or send the request again with the same `Idempotency-Key`, which carries
+     *       it out if it was not applied and never applies it twice. A `PUT` or `DELETE` may simply be
+     *       sent again: setting what is already set changes nothing more.
+     */
+    ChangeUnavailable: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'Retry-After': components['headers']['RetryAfter'];
         [name: string]: unknown;
       };
       content: {
@@ -4107,16 +4168,6 @@ export interface components {
         'application/problem+json': components['schemas']['Problem'];
       };
     };
-    /** @description `SERVICE_UNAVAILABLE`: the service cannot reach its database, so it is not ready to serve. */
-    ServiceUnavailable: {
-      headers: {
-        'X-Request-Id': components['headers']['XRequestId'];
-        [name: string]: unknown;
-      };
-      content: {
-        'application/problem+json': components['schemas']['Problem'];
-      };
-    };
   };
   parameters: {
     /**
@@ -4153,6 +4204,23 @@ export interface components {
      *     key and the same body returns the first response again and changes nothing more. The same key
      *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
      *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+     *
+     *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+     *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+     *     It is returned only to the credential that sent the first request, and only while that
+     *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+     *     keys are scoped per API key, and another key using the same value starts a request of its own.
+     *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+     *     request minted, and whatever the caller's role is now: the replay repeats what was already
+     *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+     *     again as a new one.
+     *
+     *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+     *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+     *     now (or, when the database went away before the service could give the key up, after
+     *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+     *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+     *     read the resource to see the result.
      * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
      */
     IdempotencyKey: string;
@@ -4359,6 +4427,7 @@ export interface operations {
       403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createOrganization: {
@@ -4383,6 +4452,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4412,12 +4498,14 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['SlugConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getOrganization: {
@@ -4470,6 +4558,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteOrganization: {
@@ -4527,6 +4616,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateOrganization: {
@@ -4581,11 +4671,13 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['SlugConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listMembers: {
@@ -4669,6 +4761,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   addMember: {
@@ -4693,6 +4786,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -4732,12 +4842,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['MemberConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getMember: {
@@ -4804,6 +4916,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   removeMember: {
@@ -4876,6 +4989,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateMember: {
@@ -4951,12 +5065,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   setMemberRole: {
@@ -5032,12 +5148,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   transferOwnership: {
@@ -5062,6 +5180,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -5099,12 +5234,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['OwnerConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getCurrentMember: {
@@ -5157,6 +5294,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listRoles: {
@@ -5220,6 +5358,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createRole: {
@@ -5244,6 +5383,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -5283,12 +5439,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['RoleConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getRole: {
@@ -5346,6 +5504,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteRole: {
@@ -5417,6 +5576,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateRole: {
@@ -5483,12 +5643,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['RoleConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listPermissions: {
@@ -5532,6 +5694,7 @@ export interface operations {
       403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   upsertPermission: {
@@ -5589,11 +5752,13 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['PermissionConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   deletePermission: {
@@ -5636,6 +5801,7 @@ export interface operations {
       409: components['responses']['PermissionConflict'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listUserMemberships: {
@@ -5699,6 +5865,7 @@ export interface operations {
       403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listTeams: {
@@ -5762,6 +5929,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createTeam: {
@@ -5786,6 +5954,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -5825,12 +6010,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['TeamConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getTeam: {
@@ -5888,6 +6075,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   deleteTeam: {
@@ -5950,6 +6138,7 @@ export interface operations {
       412: components['responses']['PreconditionFailed'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   updateTeam: {
@@ -6016,12 +6205,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['TeamConflict'];
       412: components['responses']['PreconditionFailed'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listTeamMembers: {
@@ -6090,6 +6281,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   setTeamMemberRole: {
@@ -6175,10 +6367,12 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   removeTeamMember: {
@@ -6247,6 +6441,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   listAuditEvents: {
@@ -6330,6 +6525,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   listApiKeys: {
@@ -6407,6 +6603,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   createApiKey: {
@@ -6431,6 +6628,23 @@ export interface operations {
          *     key and the same body returns the first response again and changes nothing more. The same key
          *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
          *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
          * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
          */
         'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
@@ -6482,12 +6696,14 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
       409: components['responses']['ApiKeyConflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['IdempotencyKeyReused'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   revokeApiKey: {
@@ -6556,6 +6772,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getEffectivePermissions: {
@@ -6621,6 +6838,7 @@ export interface operations {
       404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   evaluateAccess: {
@@ -6666,10 +6884,12 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   evaluateAccessBatch: {
@@ -6715,10 +6935,12 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   searchSubjects: {
@@ -6764,10 +6986,12 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   searchResources: {
@@ -6813,10 +7037,12 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   searchActions: {
@@ -6862,10 +7088,12 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
     };
   };
   getAuthzenConfiguration: {

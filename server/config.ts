@@ -15,12 +15,30 @@ export interface Config {
   jwt?: TokenConfig | undefined;
   /** Where clients reach the service (the AuthZEN decision point's identifier); undefined: the origin each request was sent to. */
   publicUrl?: string | undefined;
+  /** Connections to PostgreSQL this process keeps at most. */
+  databasePoolSize: number;
+  /** How long connecting to PostgreSQL, or waiting for a free connection, may take. */
+  databaseConnectTimeoutMs: number;
+  /** How long a client may take to send a request's headers (408 after). */
+  headersTimeoutMs: number;
+  /** How long a client may take to send a whole request, body included (408 after; 0: no limit). */
+  requestTimeoutMs: number;
+  /** Concurrent client connections accepted; more are closed at once. */
+  maxConnections: number;
+  /** How long a shutdown may drain requests in flight before it cuts them. */
+  shutdownTimeoutMs: number;
 }
 
-function integer(name: string, value: string | undefined, fallback: number, max: number): number {
+function integer(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  max: number,
+  min = 0,
+): number {
   if (value === undefined || value === '') return fallback;
-  if (!/^\d+$/.test(value) || Number(value) > max) {
-    throw new Error(`${name} must be a whole number from 0 to ${max}, not "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) > max || Number(value) < min) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, not "${value}"`);
   }
   return Number(value);
 }
@@ -40,6 +58,17 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (platformKey !== undefined && platformKey.length < 16) {
     throw new Error('MEMBER_ROLES_PLATFORM_KEY must be at least 16 characters long');
   }
+  const headersTimeoutMs = integer(
+    'HEADERS_TIMEOUT_MS',
+    env.HEADERS_TIMEOUT_MS,
+    20_000,
+    600_000,
+    1,
+  );
+  const requestTimeoutMs = integer('REQUEST_TIMEOUT_MS', env.REQUEST_TIMEOUT_MS, 30_000, 3_600_000);
+  if (requestTimeoutMs > 0 && headersTimeoutMs > requestTimeoutMs) {
+    throw new Error('HEADERS_TIMEOUT_MS must not be longer than REQUEST_TIMEOUT_MS');
+  }
   return {
     jwt: jwtConfig(env),
     publicUrl: publicUrl(env.MEMBER_ROLES_PUBLIC_URL),
@@ -51,6 +80,18 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: integer('RATE_LIMIT_PER_MINUTE', env.RATE_LIMIT_PER_MINUTE, 600, 1_000_000),
     logLevel,
     production: env.NODE_ENV === 'production',
+    databasePoolSize: integer('DATABASE_POOL_SIZE', env.DATABASE_POOL_SIZE, 10, 1000, 1),
+    databaseConnectTimeoutMs: integer(
+      'DATABASE_CONNECT_TIMEOUT_MS',
+      env.DATABASE_CONNECT_TIMEOUT_MS,
+      5000,
+      60_000,
+      100,
+    ),
+    headersTimeoutMs,
+    requestTimeoutMs,
+    maxConnections: integer('MAX_CONNECTIONS', env.MAX_CONNECTIONS, 1000, 1_000_000, 1),
+    shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 10_000, 600_000, 1),
   };
 }
 

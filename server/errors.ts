@@ -16,6 +16,7 @@ export const ERROR_STATUS = {
   /** Only in access decisions (`context.code`), never an HTTP answer. */
   NOT_A_MEMBER: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   OWNER_REQUIRED: 409,
   MEMBER_EXISTS: 409,
   SLUG_TAKEN: 409,
@@ -39,6 +40,7 @@ export const ERROR_STATUS = {
   HEADERS_TOO_LARGE: 431,
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
+  COMMIT_OUTCOME_UNKNOWN: 503,
 } as const satisfies Record<ErrorCode, number>;
 
 export interface FieldError {

@@ -34,15 +34,22 @@ async function main() {
   const shutdown = (signal: string) => {
     if (signalled) return;
     signalled = true;
-    logger.info({ signal }, 'shutting down: finishing requests in flight');
+    logger.info(
+      { signal, deadlineMs: config.shutdownTimeoutMs },
+      'shutting down: no new connections; finishing the requests in flight',
+    );
+    // Only if closing itself hangs: the drain has its own deadline, within this one.
     const force = setTimeout(() => {
-      logger.error('shutdown took longer than 10 s; exiting');
+      logger.error('shutdown did not finish; exiting');
       process.exit(1);
-    }, 10_000);
+    }, config.shutdownTimeoutMs + 2000);
     force.unref();
     service.stop().then(
-      () => {
-        logger.info('stopped');
+      ({ cut, inFlight }) => {
+        if (cut > 0) {
+          logger.warn({ cut, inFlight }, `cut ${cut} request(s) still running at the deadline`);
+        }
+        logger.info({ cut, inFlight }, 'stopped');
         process.exit(0);
       },
       (error: unknown) => {

@@ -9,9 +9,10 @@ import { hashSecret, newSecret } from './infra/secrets.js';
 import { createApp } from './http/app.js';
 import { jwtVerifier } from './infra/tokens.js';
 import { UsageRecorder } from './infra/usage.js';
-import { answerParserErrors } from './http/problem.js';
+import { listen, type DrainResult } from './http/server.js';
 import { systemClock, ulidIds } from './ids.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
+import { classifyDatabaseError } from './storage/database-errors.js';
 import {
   countOrganizations,
   getSetting,
@@ -27,7 +28,11 @@ export interface RunningService {
   demo: DemoCredentials | undefined;
   /** Where the first start's credentials are kept (embedded data directories only). */
   credentialsFile: string | undefined;
-  stop(): Promise<void>;
+  /**
+   * Drains (see `HttpServer.drain`) within the configured shutdown time, then closes the
+   * database: resolves with how many requests were in flight and how many had to be cut.
+   */
+  stop(): Promise<DrainResult>;
 }
 
 interface SavedCredentials {
@@ -58,7 +63,15 @@ function save(file: string | undefined, saved: SavedCredentials) {
 /** Opens the database, migrates it, makes sure a platform key exists, seeds the demo, listens. */
 export async function startService(config: Config, logger?: Logger): Promise<RunningService> {
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'member-roles' } });
-  const database = await openDatabase(config.databaseUrl);
+  const database = await openDatabase(config.databaseUrl, {
+    poolSize: config.databasePoolSize,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    onConnectionError: (error) =>
+      log.warn(
+        { database: classifyDatabaseError(error)?.code ?? 'unknown', err: error.message },
+        'a database connection broke; it is discarded',
+      ),
+  });
   try {
     await migrateToLatest(database.db);
     const deps = { db: database.db, clock: systemClock, ids: ulidIds() };
@@ -112,25 +125,36 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       validateResponses: !config.production,
       publicUrl: config.publicUrl,
     });
-    const server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(config.port, config.host, () => resolve(listening));
-      listening.once('error', reject);
+    const http = await listen(app, {
+      port: config.port,
+      host: config.host,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections: config.maxConnections,
     });
-    answerParserErrors(server);
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 20_000;
+    const { server } = http;
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.host}:${port}`;
 
-    let stopping: Promise<void> | undefined;
+    let stopping: Promise<DrainResult> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        });
-        await usage.stop();
-        await database.close();
+        // The database gets the last second. PostgreSQL's pool waits for connections still held
+        // by what was cut: past that second the process exits and the server rolls them back.
+        // PGlite writes its files as it closes: it is given the time it needs.
+        const closeBudget = Math.min(1000, Math.floor(config.shutdownTimeoutMs / 2));
+        const result = await http.drain(config.shutdownTimeoutMs - closeBudget);
+        await usage.stop().catch(() => undefined);
+        const closed = database.close().catch(() => undefined);
+        if (database.engine === 'postgres') {
+          await Promise.race([
+            closed,
+            new Promise((resolve) => setTimeout(resolve, closeBudget).unref()),
+          ]);
+        } else {
+          await closed;
+        }
+        return result;
       })());
 
     return {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { createMemberRolesClient, type MemberRolesClient } from '../client/index.js';
+import { readConfig } from '../server/config.js';
 import { startService, type RunningService } from '../server/service.js';
 import { PLATFORM_KEY, onPostgres, type TestContext } from './support/context.js';
 import { scratchDatabase } from './support/database.js';
@@ -41,6 +42,7 @@ beforeAll(async () => {
   drop = () => database.drop();
   service = await startService(
     {
+      ...readConfig({}),
       port: 0,
       host: '127.0.0.1',
       databaseUrl: database.url,
@@ -65,7 +67,9 @@ beforeAll(async () => {
     url: service.url,
     client,
     platform: client(PLATFORM_KEY),
-    stop: () => service.stop(),
+    stop: async () => {
+      await service.stop();
+    },
   };
 });
 afterAll(async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { readConfig } from '../server/config.js';
 import { startService } from '../server/service.js';
 import { PLATFORM_KEY, onPostgres, startTestService, type TestContext } from './support/context.js';
 import { addActor, createOrg, type TestActor, type TestOrg } from './support/scenario.js';
@@ -103,6 +104,7 @@ describe('rate limits per API key (RATE_LIMIT_PER_MINUTE)', () => {
     'on PostgreSQL the limit holds across server processes: each learns the others’ counts within two seconds',
     async () => {
       const second = await startService({
+        ...readConfig({}),
         port: 0,
         host: '127.0.0.1',
         databaseUrl: ctx.databaseUrl,

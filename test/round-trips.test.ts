@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { createMemberRolesClient } from '../client/index.js';
+import { readConfig } from '../server/config.js';
 import { startService, type RunningService } from '../server/service.js';
 import { PLATFORM_KEY, onPostgres, type TestContext } from './support/context.js';
 import { scratchDatabase } from './support/database.js';
@@ -29,6 +30,7 @@ beforeAll(async () => {
   drop = () => database.drop();
   service = await startService(
     {
+      ...readConfig({}),
       port: 0,
       host: '127.0.0.1',
       databaseUrl: database.url,
@@ -49,7 +51,9 @@ beforeAll(async () => {
     url: service.url,
     client,
     platform: client(PLATFORM_KEY),
-    stop: () => service.stop(),
+    stop: async () => {
+      await service.stop();
+    },
   };
   org = await createOrg(ctx);
   admin = await addActor(ctx, org, 'admin');

@@ -11,7 +11,7 @@ import {
 import { insertAuditEventsQuery } from '../storage/audit.repository.js';
 import type { Db, Executor, Trx } from '../storage/database.js';
 import { markKeyCommitted } from '../storage/idempotency.repository.js';
-import { withTransactionRetry } from '../storage/retry.js';
+import { runTransaction } from '../storage/transaction.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import { runWrites, type Write } from '../storage/write-batch.js';
 import { AppError, notFound } from '../errors.js';
@@ -234,7 +234,7 @@ class PreviewRolledBack extends Error {
 /** Runs a change's transaction; for a preview, answers what the rolled-back change answered. */
 async function transaction<T>(deps: DomainDeps, work: (trx: Trx) => Promise<T>): Promise<T> {
   try {
-    return await withTransactionRetry(() => deps.db.transaction().execute(work));
+    return await runTransaction(deps.db, work);
   } catch (error) {
     if (error instanceof PreviewRolledBack) return error.answer as T;
     throw error;

@@ -1,5 +1,5 @@
 import type { Executor } from '../storage/database.js';
-import { withTransactionRetry } from '../storage/retry.js';
+import { runTransaction } from '../storage/transaction.js';
 import {
   countCustomRolesHolding,
   countProductPermissions,
@@ -82,41 +82,39 @@ export async function upsertPermission(
   await requirePlatform(deps.db, ctx, 'Only the platform key defines permissions.');
   if (isServicePermission(id)) throw builtInPermission(id);
   const includedIn = ordered(input.includedIn ?? []);
-  return withTransactionRetry(() =>
-    deps.db.transaction().execute(async (trx) => {
-      await lockCatalogue(trx, 'exclusive');
-      const existing = await findProductPermission(trx, id);
-      if (!existing && (await countProductPermissions(trx)) >= MAX_PRODUCT_PERMISSIONS) {
-        throw new AppError(
-          'PERMISSION_LIMIT_REACHED',
-          `The catalogue holds at most ${MAX_PRODUCT_PERMISSIONS} product permissions; delete one first.`,
-        );
-      }
-      const now = deps.clock.now();
-      const before = existing ? [...existing.included_in, 'owner'] : [];
-      const after = [...includedIn, 'owner'];
-      await saveProductPermission(trx, {
-        id,
-        description: input.description,
-        included_in: includedIn,
-        created_at: existing?.created_at ?? now,
-        updated_at: now,
-      });
-      await setInBuiltInRoles(
-        trx,
-        id,
-        {
-          add: after.filter((role) => !before.includes(role)),
-          remove: before.filter((role) => !after.includes(role)),
-        },
-        now,
+  return runTransaction(deps.db, async (trx) => {
+    await lockCatalogue(trx, 'exclusive');
+    const existing = await findProductPermission(trx, id);
+    if (!existing && (await countProductPermissions(trx)) >= MAX_PRODUCT_PERMISSIONS) {
+      throw new AppError(
+        'PERMISSION_LIMIT_REACHED',
+        `The catalogue holds at most ${MAX_PRODUCT_PERMISSIONS} product permissions; delete one first.`,
       );
-      return {
-        created: !existing,
-        permission: { id, description: input.description, kind: 'product', includedIn },
-      };
-    }),
-  );
+    }
+    const now = deps.clock.now();
+    const before = existing ? [...existing.included_in, 'owner'] : [];
+    const after = [...includedIn, 'owner'];
+    await saveProductPermission(trx, {
+      id,
+      description: input.description,
+      included_in: includedIn,
+      created_at: existing?.created_at ?? now,
+      updated_at: now,
+    });
+    await setInBuiltInRoles(
+      trx,
+      id,
+      {
+        add: after.filter((role) => !before.includes(role)),
+        remove: before.filter((role) => !after.includes(role)),
+      },
+      now,
+    );
+    return {
+      created: !existing,
+      permission: { id, description: input.description, kind: 'product', includedIn },
+    };
+  });
 }
 
 /** Platform key only: removes a product permission no custom role holds (409 PERMISSION_IN_USE). */
@@ -127,27 +125,25 @@ export async function deletePermission(
 ): Promise<void> {
   await requirePlatform(deps.db, ctx, 'Only the platform key deletes permissions.');
   if (isServicePermission(id)) throw builtInPermission(id);
-  await withTransactionRetry(() =>
-    deps.db.transaction().execute(async (trx) => {
-      await lockCatalogue(trx, 'exclusive');
-      const existing = await findProductPermission(trx, id);
-      if (!existing) throw notFound('The permission');
-      const holders = await countCustomRolesHolding(trx, id);
-      if (holders > 0) {
-        throw new AppError(
-          'PERMISSION_IN_USE',
-          `${holders} custom role(s) hold ${id}; take it out of them first.`,
-        );
-      }
-      await deleteProductPermission(trx, id);
-      await setInBuiltInRoles(
-        trx,
-        id,
-        { add: [], remove: [...existing.included_in, 'owner'] },
-        deps.clock.now(),
+  await runTransaction(deps.db, async (trx) => {
+    await lockCatalogue(trx, 'exclusive');
+    const existing = await findProductPermission(trx, id);
+    if (!existing) throw notFound('The permission');
+    const holders = await countCustomRolesHolding(trx, id);
+    if (holders > 0) {
+      throw new AppError(
+        'PERMISSION_IN_USE',
+        `${holders} custom role(s) hold ${id}; take it out of them first.`,
       );
-    }),
-  );
+    }
+    await deleteProductPermission(trx, id);
+    await setInBuiltInRoles(
+      trx,
+      id,
+      { add: [], remove: [...existing.included_in, 'owner'] },
+      deps.clock.now(),
+    );
+  });
 }
 
 /**

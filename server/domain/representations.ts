@@ -2,6 +2,7 @@ import type { MemberRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
 import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
 import type { ApiKeyRow, AuditEventRow, OrganizationRow } from '../storage/schema.js';
+import { renderableUrl } from './text.js';
 import type {
   ApiKey,
   AuditAction,
@@ -34,7 +35,7 @@ export function toMember(record: MemberRecord): Member {
       id: record.user_id,
       email: record.email,
       name: record.name,
-      imageUrl: record.image_url,
+      imageUrl: renderableUrl(record.image_url),
     },
     role: {
       id: record.role_id,
@@ -115,7 +116,12 @@ export function toTeamMember(row: TeamMemberRecord): TeamMember {
   return {
     teamId: row.team_id,
     userId: row.user_id,
-    user: { id: row.user_id, email: row.email, name: row.name, imageUrl: row.image_url },
+    user: {
+      id: row.user_id,
+      email: row.email,
+      name: row.name,
+      imageUrl: renderableUrl(row.image_url),
+    },
     role: row.role,
     addedAt: iso(row.added_at),
     updatedAt: iso(row.updated_at),

@@ -12,3 +12,13 @@ export const UNSTORABLE_MESSAGE = 'contains a NUL, a lone surrogate or U+FEFF';
 export function isStorableText(text: string): boolean {
   return !UNSTORABLE.test(text);
 }
+
+const RENDERABLE_URL = /^https?:\/\/[^\s/?#]+/;
+
+/**
+ * A URL a client may render (an avatar): `https:` or `http:` only. The contract refuses any other
+ * on the way in; one stored before that rule (`javascript:…`) is answered as `null`.
+ */
+export function renderableUrl(url: string | null): string | null {
+  return url !== null && RENDERABLE_URL.test(url) ? url : null;
+}

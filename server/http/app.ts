@@ -11,6 +11,7 @@ import { registerOperations } from './operations.js';
 import { errorHandler } from './problem.js';
 import { rateLimit } from './rate-limit.js';
 import { requestContext } from './request-context.js';
+import { exactRouting, refuseDuplicateCredentials } from './hardening.js';
 
 export interface AppDeps extends HandlerDeps {
   logger: Logger;
@@ -36,8 +37,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  exactRouting(app);
   app.use(securityHeaders());
   app.use(requestContext(deps.logger));
+  app.use(refuseDuplicateCredentials);
   app.use(identify(deps.platformKeyHash, deps.tokens));
   app.use(rateLimit(deps.usage));
   app.use(requireMediaType);

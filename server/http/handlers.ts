@@ -69,17 +69,21 @@ export function parseSince(value: string): Date {
 
 /** The thin HTTP side of every operation: typed input → domain call → status, headers, body. */
 export function createHandlers(deps: HandlerDeps): Handlers {
-  // /readyz needs no key, so it is not rate-limited: one database check a second serves everyone.
+  // /readyz needs no key, so it is not rate-limited: one database check each half second serves
+  // everyone. A database that does not answer within a second counts as away.
   let readiness: { at: number; answer: Promise<boolean> } | undefined;
   const databaseAnswers = () => {
     const now = Date.now();
-    if (!readiness || now - readiness.at >= 1000) {
+    if (!readiness || now - readiness.at >= 500) {
+      let timer: NodeJS.Timeout | undefined;
       readiness = {
         at: now,
-        answer: sql`select 1`.execute(deps.db).then(
-          () => true,
-          () => false,
-        ),
+        answer: Promise.race([
+          sql`select 1`.execute(deps.db).then(() => true),
+          new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 1000))),
+        ])
+          .catch(() => false)
+          .finally(() => clearTimeout(timer)),
       };
     }
     return readiness.answer;

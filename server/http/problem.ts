@@ -3,7 +3,8 @@ import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { AppError, type ErrorCode, type FieldError } from '../errors.js';
+import { AppError, ERROR_STATUS, type ErrorCode, type FieldError } from '../errors.js';
+import { CommitOutcomeUnknownError, classifyDatabaseError } from '../storage/database-errors.js';
 
 const TITLES: Record<ErrorCode, string> = {
   VALIDATION_FAILED: 'The request is not valid',
@@ -16,6 +17,7 @@ const TITLES: Record<ErrorCode, string> = {
   NOT_FOUND: 'Not found',
   NOT_A_MEMBER: 'Not a member',
   METHOD_NOT_ALLOWED: 'Method not allowed',
+  REQUEST_TIMEOUT: 'Request timeout',
   OWNER_REQUIRED: 'The organization needs its owner',
   MEMBER_EXISTS: 'Already a member',
   SLUG_TAKEN: 'Slug taken',
@@ -39,6 +41,7 @@ const TITLES: Record<ErrorCode, string> = {
   HEADERS_TOO_LARGE: 'Request headers too large',
   INTERNAL: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service unavailable',
+  COMMIT_OUTCOME_UNKNOWN: 'Outcome of the change unknown',
 };
 
 /** A stable URI per code; `code` carries the same identity for programs. */
@@ -124,9 +127,24 @@ function fieldErrors(error: ValidatorError): FieldError[] {
   });
 }
 
+/** How long a client should wait before sending a request again when the database is away. */
+const RETRY_AFTER_SECONDS = '1';
+
 /** Turns anything thrown into problem+json: known failures keep their code, the rest is a logged 500. */
-function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppError {
+function toAppError(error: ValidatorError & Error): AppError {
   if (error instanceof AppError) return error;
+  if (error instanceof CommitOutcomeUnknownError) {
+    return new AppError(
+      'COMMIT_OUTCOME_UNKNOWN',
+      'The connection to the database was lost while this change was being committed: it may or may not have been applied. Read the resource to see, or send the request again with the same Idempotency-Key.',
+    );
+  }
+  if (classifyDatabaseError(error)) {
+    return new AppError(
+      'SERVICE_UNAVAILABLE',
+      'The database cannot be reached right now; nothing was changed. Retry after the time given in Retry-After.',
+    );
+  }
   const status = error.status ?? error.statusCode;
   if (error.type === 'entity.too.large' || status === 413) {
     return new AppError(
@@ -180,12 +198,27 @@ function toAppError(req: ProblemRequest, error: ValidatorError & Error): AppErro
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, req: ProblemRequest, res, next) => {
     if (res.headersSent) return next(error);
-    const appError = toAppError(req, error as ValidatorError & Error);
+    const cause = error as ValidatorError & Error;
+    const appError = toAppError(cause);
     if (appError.code === 'INTERNAL') {
       logger.error(
-        { err: error, requestId: req.requestId, url: req.originalUrl },
+        { err: cause, requestId: req.requestId, url: req.originalUrl },
         'request failed',
       );
+    }
+    if (appError.status === 503) {
+      res.setHeader('Retry-After', RETRY_AFTER_SECONDS);
+      // The database's own code stays in the log; the answer says only what the client can do.
+      const database =
+        cause instanceof CommitOutcomeUnknownError
+          ? cause.databaseCode
+          : classifyDatabaseError(cause)?.code;
+      if (database !== undefined) {
+        logger.warn(
+          { requestId: req.requestId, url: req.originalUrl, code: appError.code, database },
+          'database unavailable',
+        );
+      }
     }
     if (appError.code === 'METHOD_NOT_ALLOWED') {
       const allow =
@@ -199,34 +232,54 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
+const PARSER_ANSWERS: Record<string, { code: ErrorCode; reason: string; detail: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    code: 'HEADERS_TOO_LARGE',
+    reason: 'Request Header Fields Too Large',
+    detail: 'The request headers are larger than this service accepts.',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    code: 'REQUEST_TIMEOUT',
+    reason: 'Request Timeout',
+    detail: 'The request was not received in time; send it again, all at once.',
+  },
+};
+const NOT_HTTP = {
+  code: 'VALIDATION_FAILED' as const,
+  reason: 'Bad Request',
+  detail: 'The request is not valid HTTP.',
+};
+
 /**
- * Requests Node's HTTP parser refuses before Express sees them (headers too large, malformed
- * request lines) still get a problem+json answer with a code.
+ * Requests Node's HTTP server refuses before Express sees them (headers too large, malformed
+ * request lines, headers or body not received within the timeouts) still get a problem+json
+ * answer with a code, unless an answer has already begun on that connection.
  */
 export function answerParserErrors(server: Server) {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (!socket.writable || (error as { code?: string }).code === 'ECONNRESET') {
+    const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })
+      ._httpMessage;
+    if (!socket.writable || error.code === 'ECONNRESET' || answering?.headersSent) {
       socket.destroy();
       return;
     }
-    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const code: ErrorCode = tooLarge ? 'HEADERS_TOO_LARGE' : 'VALIDATION_FAILED';
-    const status = tooLarge ? 431 : 400;
+    const { code, reason, detail } = PARSER_ANSWERS[error.code ?? ''] ?? NOT_HTTP;
+    const status = ERROR_STATUS[code];
     const requestId = randomUUID();
     const body = JSON.stringify({
       type: problemType(code),
       title: TITLES[code],
       status,
-      detail: tooLarge
-        ? 'The request headers are larger than this service accepts.'
-        : 'The request is not valid HTTP.',
+      detail,
       code,
       requestId,
     });
     socket.end(
-      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `HTTP/1.1 ${status} ${reason}\r\n` +
         `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
     );
+    // A client that neither reads nor closes does not keep the connection.
+    setTimeout(() => socket.destroy(), 1000).unref();
   });
 }

@@ -77,12 +77,11 @@ export async function claimIdempotencyKey(
       );
     }
     if (record.state === 'committed') {
-      // Carried out, but its answer is not (yet) stored: never run it twice.
+      // Carried out (its change committed), but its answer is not stored: never run it twice, and
+      // say so at once, so a client told COMMIT_OUTCOME_UNKNOWN learns the outcome on its replay.
       throw new AppError(
         'IDEMPOTENCY_KEY_IN_USE',
-        age > ABANDONED_MS
-          ? 'The request with this Idempotency-Key was carried out, but its answer was lost; read the resource to see the result.'
-          : 'A request with this Idempotency-Key is still being processed; retry shortly.',
+        'The request with this Idempotency-Key was carried out, but its answer is not available; read the resource to see the result.',
       );
     }
     const opened = unseal(record.body, secret);

@@ -1,5 +1,6 @@
-import { CompiledQuery, sql, type Expression } from 'kysely';
-import { prepareOnServer, type Executor } from './database.js';
+import { CompiledQuery, sql, type Expression, type RawBuilder } from 'kysely';
+import type { Executor } from './database.js';
+import { nameStatement } from './named-statements.js';
 import type { OrganizationRow } from './schema.js';
 
 /**
@@ -72,7 +73,7 @@ export async function readWithActor<F extends Record<string, unknown>>(
 ): Promise<ActorAnswer<F>> {
   if (typeof facts === 'function') return facts(ex, caller, orgId, platformReads);
   const names = Object.keys(facts);
-  const { rows } = await actorStatement(caller, orgId, facts, platformReads).execute(ex);
+  const { rows } = await executeNamed(ex, actorStatement(caller, orgId, facts, platformReads));
   return toAnswer<F>(rows[0]!, names);
 }
 
@@ -121,15 +122,21 @@ function toAnswer<F>(row: Record<string, unknown>, names: string[]): ActorAnswer
   };
 }
 
+/** Runs a statement as a named one (see named-statements): its shapes are few, it runs often. */
+async function executeNamed<R>(ex: Executor, statement: RawBuilder<R>) {
+  const compiled = statement.compile(ex);
+  nameStatement(compiled.sql);
+  return ex.executeQuery<R>(compiled);
+}
+
 type Params = Record<string, string>;
 const MARK = '\u0001';
 const placeholder = (name: string) => `${MARK}${name}${MARK}`;
 
 /**
  * A read asked with the actor whose statement is built and compiled once (per kind of caller),
- * and on PostgreSQL prepared once per connection, not on every request: `facts` is built with
- * placeholder values the first time; later calls only bind the values. The facts may use each
- * value only as a query parameter, unchanged.
+ * not on every request: `facts` is built with placeholder values the first time; later calls only
+ * bind the values. The facts may use each value only as a query parameter, unchanged.
  */
 export function preparedRead<P extends Params, F extends Record<string, unknown>>(
   facts: (ex: Executor, orgId: string, params: P) => Facts<F>,
@@ -158,7 +165,7 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
     });
     const bind = (values: Params) =>
       slots.map((slot) => ('name' in slot ? values[slot.name!] : slot.value));
-    prepareOnServer(query.sql);
+    nameStatement(query.sql);
     return { sql: query.sql, bind, names: Object.keys(built) };
   };
   return (params) => async (ex, caller, orgId, platformReads) => {
@@ -202,9 +209,10 @@ export async function lockOrganizationFor(
       : caller.kind === 'user'
         ? sql`and exists (select 1 from memberships m where m.org_id = o.id and m.user_id = ${caller.userId})`
         : sql``;
-  const { rows } = await sql`
-    select o.id from organizations o where o.id = ${orgId} ${member} for no key update of o
-  `.execute(ex);
+  const { rows } = await executeNamed(
+    ex,
+    sql`select o.id from organizations o where o.id = ${orgId} ${member} for no key update of o`,
+  );
   return rows.length > 0;
 }
 

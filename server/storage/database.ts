@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, Migrator, PostgresDialect, type Migration, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type Migration, type Transaction } from 'kysely';
 import pg from 'pg';
 import * as initial from './migrations/0001-initial.js';
 import * as idempotency from './migrations/0002-idempotency.js';
@@ -10,8 +9,10 @@ import * as rateLimits from './migrations/0003-rate-limits.js';
 import * as idempotencyCommitted from './migrations/0004-idempotency-committed.js';
 import * as release2 from './migrations/0005-release-2.js';
 import * as accessDecisions from './migrations/0006-access-decisions.js';
+import { classifyDatabaseError } from './database-errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
+import { prepareNamedStatements } from './named-statements.js';
 import { countStatement } from './statement-count.js';
 
 export type Db = Kysely<Database>;
@@ -35,57 +36,66 @@ export const DEFAULT_PGLITE_DIR = './.data/pglite';
 // Timestamps come back as Date and int8 (count(*)) as number on both engines.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-/** Statement texts sent as named prepared statements on PostgreSQL, by text. */
-const preparedTexts = new Map<string, string>();
-const MAX_PREPARED = 200;
-
-/**
- * Marks a statement text (fixed, with `$n` parameters) to be sent as a named prepared statement
- * on PostgreSQL: each connection parses it once, and after a few executions the server keeps its
- * plan, so a hot statement is no longer planned on every request. Texts that vary per request
- * must not be marked (each would hold a prepared statement per connection).
- */
-export function prepareOnServer(text: string): void {
-  if (preparedTexts.has(text) || preparedTexts.size >= MAX_PREPARED) return;
-  preparedTexts.set(text, `mr_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`);
-}
-
-type Query = (text: unknown, values?: unknown) => unknown;
-
-/** Sends the statements marked by `prepareOnServer` as named ones on this connection. */
-function namingPrepared(client: pg.PoolClient) {
-  const query = client.query.bind(client) as Query;
-  (client as unknown as { query: Query }).query = (text, values) => {
-    const name = typeof text === 'string' ? preparedTexts.get(text) : undefined;
-    return name === undefined ? query(text, values) : query({ name, text, values });
-  };
+export interface OpenOptions {
+  /** Connections to PostgreSQL kept by this process (default 10). */
+  poolSize?: number;
+  /** How long making a connection, or waiting for a free one, may take (ms; default 5000). */
+  connectTimeoutMs?: number;
+  /** Told of a connection that broke (the pool discards it and makes a new one when needed). */
+  onConnectionError?: (error: Error) => void;
 }
 
 /**
  * Opens the database named by a DATABASE_URL value: unset → PGlite in ./.data/pglite,
  * `memory://` → PGlite in memory, `file:PATH` → PGlite at PATH, `postgres://…` → PostgreSQL.
+ * A PostgreSQL server that cannot be reached, or does not answer within the connect timeout,
+ * fails the opening with an error naming it.
  */
-export async function openDatabase(url: string | undefined): Promise<DatabaseHandle> {
+export async function openDatabase(
+  url: string | undefined,
+  options: OpenOptions = {},
+): Promise<DatabaseHandle> {
   if (url && /^postgres(ql)?:\/\//.test(url)) {
+    const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    const onConnectionError = options.onConnectionError ?? (() => undefined);
     const pool = new pg.Pool({
       connectionString: url,
-      max: 10,
+      max: options.poolSize ?? 10,
+      connectionTimeoutMillis: connectTimeoutMs,
+      // A peer that vanished without closing the connection is noticed rather than waited for.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      application_name: 'member-roles',
       // A stuck statement or an abandoned transaction must not hold an organization's lock for long.
       statement_timeout: 15_000,
       idle_in_transaction_session_timeout: 30_000,
     });
-    // An idle connection the server dropped is discarded by the pool; it must not crash the process.
+    // A connection the server ends (restart, failover, pg_terminate_backend) emits 'error': an
+    // idle one is discarded by the pool, which repeats the error on itself; one checked out by a
+    // request has no listener of the pool's, and an unheard 'error' would end the process. Every
+    // client gets a listener of its own; the request in flight sees the failure from its query,
+    // and the pool discards the broken client when it is released.
     pool.on('error', () => undefined);
-    pool.on('connect', namingPrepared);
+    pool.on('connect', (client) => {
+      client.on('error', onConnectionError);
+      prepareNamedStatements(client);
+    });
     const db = new Kysely<Database>({
       dialect: new PostgresDialect({ pool }),
       log: countStatement,
     });
     const parsed = new URL(url);
+    const location = `postgres://${parsed.host}${parsed.pathname}`;
+    try {
+      await firstAnswer(db, location, connectTimeoutMs);
+    } catch (error) {
+      await db.destroy().catch(() => undefined);
+      throw error;
+    }
     return {
       db,
       engine: 'postgres',
-      location: `postgres://${parsed.host}${parsed.pathname}`,
+      location,
       persistent: true,
       close: () => db.destroy(),
     };
@@ -110,6 +120,33 @@ export async function openDatabase(url: string | undefined): Promise<DatabaseHan
       await pglite.close();
     },
   };
+}
+
+/** The server must answer a first statement within the connect timeout (and a second's grace). */
+async function firstAnswer(db: Db, location: string, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const seconds = Math.ceil(timeoutMs / 1000);
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the database at ${location} did not answer within ${seconds} s`)),
+      timeoutMs + 1000,
+    );
+  });
+  try {
+    await Promise.race([sql`select 1`.execute(db), deadline]);
+  } catch (error) {
+    if ((error as Error).message.startsWith('the database at')) throw error;
+    const failure = classifyDatabaseError(error);
+    const reason =
+      failure?.code === 'connect-timeout'
+        ? `it did not answer within ${seconds} s`
+        : `${(error as Error).message}${failure ? ` (${failure.code})` : ''}`;
+    throw new Error(`could not connect to the database at ${location}: ${reason}`, {
+      cause: error,
+    });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const migrations: Record<string, Migration> = {

@@ -1,6 +1,7 @@
 import { CompiledQuery, sql } from 'kysely';
 import type { ActorRecord, Caller } from './access.repository.js';
-import { prepareOnServer, type Executor } from './database.js';
+import type { Executor } from './database.js';
+import { nameStatement } from './named-statements.js';
 
 /** One access question, as the facts statement reads it. */
 export interface QuestionRow {
@@ -115,7 +116,7 @@ const factsSql: Record<Caller['kind'], string> = {
   key: FACTS_SQL.replaceAll('KIND', `'key'::text`),
   user: FACTS_SQL.replaceAll('KIND', `'user'::text`),
 };
-Object.values(factsSql).forEach(prepareOnServer);
+Object.values(factsSql).forEach(nameStatement);
 
 const callerParams = (caller: Caller) => [
   caller.kind === 'user' ? 'user' : caller.kind,

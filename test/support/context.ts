@@ -1,5 +1,5 @@
 import { createMemberRolesClient, type MemberRolesClient } from '../../client/index.js';
-import type { Config } from '../../server/config.js';
+import { readConfig, type Config } from '../../server/config.js';
 import { startService, type RunningService } from '../../server/service.js';
 import { onPostgres, scratchDatabase } from './database.js';
 
@@ -20,6 +20,7 @@ export interface TestContext {
 export async function startTestService(overrides: Partial<Config> = {}): Promise<TestContext> {
   const database = await scratchDatabase();
   const service = await startService({
+    ...readConfig({}),
     port: 0,
     host: '127.0.0.1',
     databaseUrl: database.url,

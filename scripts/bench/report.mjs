@@ -1,0 +1,81 @@
+// The table one database run prints, with the targets beside the figures.
+import { judge } from './cases.mjs';
+
+const integer = (value) => Math.round(value).toLocaleString('en');
+const fixed = (digits) => (value) => value.toFixed(digits);
+
+const COLUMNS = [
+  { title: 'case', width: 42, align: 'left', value: (row) => row.title },
+  { title: 'req/s', width: 8, value: (row) => integer(row.rps) },
+  { title: 'p50 ms', width: 8, value: (row) => fixed(1)(row.p50) },
+  { title: 'p99 ms', width: 8, value: (row) => fixed(1)(row.p99) },
+  { title: '× base', width: 7, value: (row) => (row.ratio === null ? 'n/a' : fixed(2)(row.ratio)) },
+  {
+    title: 'stmts/req',
+    width: 10,
+    value: (row) =>
+      row.statementsPerRequest === null
+        ? 'n/a'
+        : `${fixed(2)(row.statementsPerRequest)}${row.countCaveat ? '*' : ''}`,
+  },
+];
+
+function cell(column, text) {
+  return column.align === 'left' ? text.padEnd(column.width) : text.padStart(column.width);
+}
+
+function targetsText(row, rows) {
+  return row.targets
+    .map((target) => {
+      const met = judge(target, row, rows);
+      return `${target.label}: ${met === null ? 'n/a' : met ? 'met' : 'NOT MET'}`;
+    })
+    .join('; ');
+}
+
+/** Prints the table of one database run, then its notes and how many targets were met. */
+export function printTable({ heading, notes, rows }) {
+  console.log(`\n${heading}`);
+  for (const note of notes) console.log(`  ${note}`);
+  const paired = rows.map((row) => row.pairedBaselineRps).filter((rps) => rps !== undefined);
+  if (paired.length) {
+    console.log(
+      "  × base: each service case over the baseline's req/s measured just before it (from " +
+        `${integer(Math.min(...paired))} to ${integer(Math.max(...paired))} during this run)`,
+    );
+  }
+  console.log();
+  console.log(
+    `${COLUMNS.map((column) => cell(column, column.title)).join(' ')}  targets (issue 7)`,
+  );
+  let met = 0;
+  let judged = 0;
+  for (const row of rows) {
+    if (row.failure) {
+      console.log(`${cell(COLUMNS[0], row.title)} FAILED: ${row.failure}`);
+      continue;
+    }
+    const figures = COLUMNS.map((column) => cell(column, column.value(row))).join(' ');
+    console.log(`${figures}  ${targetsText(row, rows)}`.trimEnd());
+    for (const target of row.targets) {
+      const verdict = judge(target, row, rows);
+      if (verdict !== null) judged += 1;
+      if (verdict) met += 1;
+    }
+  }
+  for (const row of rows.filter((candidate) => !candidate.failure)) {
+    if (row.answered < 2 * row.connections) {
+      console.log(
+        `\n  ${row.title}: ${row.answered} answers in ${row.seconds} s from ` +
+          `${row.connections} connections: too few for steady figures (a longer BENCH_SECONDS helps)`,
+      );
+    }
+  }
+  const caveat = rows.find((row) => row.countCaveat)?.countCaveat;
+  if (caveat) console.log(`\n  * ${caveat}: its count may be low`);
+  const failed = rows.filter((row) => row.failure).length;
+  console.log(
+    `\n  targets met: ${met} of ${judged} (informational: a missed target does not fail the bench)` +
+      (failed ? `\n  ${failed} case(s) FAILED: answers that were not 2xx make the bench fail` : ''),
+  );
+}
