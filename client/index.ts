@@ -17,11 +17,16 @@ export type Member = components['schemas']['Member'];
 export type Role = components['schemas']['Role'];
 export type Organization = components['schemas']['Organization'];
 export type AuditEvent = components['schemas']['AuditEvent'];
+/** An AuthZEN access question (`POST /access/v1/evaluation`) and its answer. */
+export type AccessEvaluation = components['schemas']['AccessEvaluation'];
+export type AccessDecision = components['schemas']['AccessDecision'];
+export type AccessEvaluations = components['schemas']['AccessEvaluations'];
+export type EffectivePermissions = components['schemas']['EffectivePermissions'];
 
 // Every option also accepts `undefined`, so `apiKey: process.env.MEMBER_ROLES_KEY` type-checks
 // under `exactOptionalPropertyTypes` (which `tsc --init` turns on).
 export interface MemberRolesClientOptions {
-  /** Where the service runs, e.g. `http://127.0.0.1:3000` (no `/v1`: paths carry it). */
+  /** Where the service runs, e.g. `http://127.0.0.1:3000` (no `/v1`: paths carry it, and `/access/v1`). */
   baseUrl: string;
   /** A member's API key or the platform key, sent as `Authorization: Bearer …`. */
   apiKey?: string | undefined;

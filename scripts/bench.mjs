@@ -160,8 +160,8 @@ async function seed(database, { small, scale }) {
 async function probe(cases, servers) {
   for (const kase of cases) {
     if (!kase.probe) continue;
-    const { path, headers, expect } = kase.probe;
-    const res = await fetch(`${servers[kase.server].url}${path}`, { headers });
+    const { method = 'GET', path, headers, body, expect } = kase.probe;
+    const res = await fetch(`${servers[kase.server].url}${path}`, { method, headers, body });
     const text = await res.text();
     if (!res.ok) throw new Error(`probe of "${kase.title}": ${res.status} ${text.slice(0, 500)}`);
     const problem = expect?.(JSON.parse(text));

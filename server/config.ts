@@ -13,6 +13,8 @@ export interface Config {
   production: boolean;
   /** Access tokens (JWT) of the product's identity provider; undefined: not accepted. */
   jwt?: TokenConfig | undefined;
+  /** Where clients reach the service (the AuthZEN decision point's identifier); undefined: the origin each request was sent to. */
+  publicUrl?: string | undefined;
   /** Connections to PostgreSQL this process keeps at most. */
   databasePoolSize: number;
   /** How long connecting to PostgreSQL, or waiting for a free connection, may take. */
@@ -80,6 +82,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     jwt: jwtConfig(env),
+    publicUrl: publicUrl(env.MEMBER_ROLES_PUBLIC_URL),
     port: integer('PORT', env.PORT, 3000, 65535),
     host: env.HOST || '127.0.0.1',
     databaseUrl: env.DATABASE_URL || undefined,
@@ -102,6 +105,23 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 10_000, 600_000, 1),
     metricsPublic: metricsPublic === '1',
   };
+}
+
+/** MEMBER_ROLES_PUBLIC_URL: an http(s) URL without query or fragment, kept without a trailing slash. */
+function publicUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`MEMBER_ROLES_PUBLIC_URL must be a URL, not "${value}"`);
+  }
+  if (!['https:', 'http:'].includes(url.protocol) || url.search || url.hash || url.username) {
+    throw new Error(
+      'MEMBER_ROLES_PUBLIC_URL must be an https:// (or http://) URL without credentials, query or fragment',
+    );
+  }
+  return url.href.replace(/\/+$/, '');
 }
 
 /** MEMBER_ROLES_JWT_*: all of the JWKS URL, issuer and audience, or none. */

@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   ON_BEHALF_OF_NOT_ALLOWED: 403,
   ON_BEHALF_OF_REQUIRED: 403,
   NOT_FOUND: 404,
+  /** Only in access decisions (`context.code`), never an HTTP answer. */
+  NOT_A_MEMBER: 404,
   METHOD_NOT_ALLOWED: 405,
   REQUEST_TIMEOUT: 408,
   OWNER_REQUIRED: 409,

@@ -136,6 +136,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
       usage,
       tokens: config.jwt ? jwtVerifier(config.jwt) : undefined,
       validateResponses: !config.production,
+      publicUrl: config.publicUrl,
     });
     const http = await listen(app, {
       port: config.port,

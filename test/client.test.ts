@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { createMemberRolesClient, type MemberRolesClient, type Problem } from '../client/index.js';
+import {
+  createMemberRolesClient,
+  type AccessDecision,
+  type MemberRolesClient,
+  type Problem,
+} from '../client/index.js';
 import { startTestService, type TestContext } from './support/context.js';
 import { createOrg, type TestOrg } from './support/scenario.js';
 
@@ -43,6 +48,22 @@ export function typeLevelChecks(client: MemberRolesClient) {
     // @ts-expect-error path parameters are required
     params: { path: { orgId: 'org_1' } },
   });
+  void client.POST('/access/v1/evaluation', {
+    body: {
+      // @ts-expect-error subjects are users
+      subject: { type: 'group', id: 'admins' },
+      action: { name: 'org:read' },
+      resource: { type: 'organization', id: 'org_1' },
+    },
+  });
+  void client.POST('/access/v1/evaluation', {
+    // @ts-expect-error a question needs a resource
+    body: { subject: { type: 'user', id: 'u' }, action: { name: 'org:read' } },
+  });
+  void client.POST('/access/v1/evaluations', {
+    // @ts-expect-error the semantics are AuthZEN's three
+    body: { options: { evaluations_semantic: 'first_one' } },
+  });
 }
 
 describe('the client', () => {
@@ -61,6 +82,24 @@ describe('the client', () => {
     const problem: Problem = failed.error;
     expect(problem.code).toBe('NOT_FOUND');
     expect(problem.requestId).toBe(failed.response.headers.get('x-request-id'));
+  });
+
+  test('asks access questions like any other operation: a typed decision with a typed code', async () => {
+    const { data } = await org.owner.client.POST('/access/v1/evaluation', {
+      body: {
+        subject: { type: 'user', id: org.owner.userId },
+        action: { name: 'member.remove' },
+        resource: {
+          type: 'member',
+          id: org.owner.userId,
+          properties: { organizationId: org.orgId },
+        },
+      },
+    });
+    const decision: AccessDecision = data!;
+    expect(decision.decision).toBe(false);
+    const code: Problem['code'] | undefined = decision.context?.code;
+    expect(code).toBe('OWNER_REQUIRED');
   });
 
   test('sends the request id it is given', async () => {

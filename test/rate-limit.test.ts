@@ -58,6 +58,29 @@ describe('rate limits per API key (RATE_LIMIT_PER_MINUTE)', () => {
     expect(res.status).toBe(200);
   });
 
+  test('access questions share the key’s limit (spent above, this minute); the public AuthZEN metadata has none', async () => {
+    const answer = await fetch(`${ctx.url}/access/v1/evaluation`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${member.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        subject: { type: 'user', id: member.userId },
+        action: { name: 'org:read' },
+        resource: { type: 'organization', id: org.orgId },
+      }),
+    });
+    expect(answer.status).toBe(429);
+    expect(((await answer.json()) as { code: string }).code).toBe('RATE_LIMITED');
+    expect(answer.headers.get('ratelimit-limit')).toBe('5');
+    expect(answer.headers.get('ratelimit-remaining')).toBe('0');
+    for (let i = 0; i < 7; i += 1) {
+      const metadata = await fetch(`${ctx.url}/.well-known/authzen-configuration`, {
+        headers: { Authorization: `Bearer ${member.key}` },
+      });
+      expect(metadata.status).toBe(200);
+      expect(metadata.headers.get('ratelimit-limit')).toBeNull();
+    }
+  });
+
   test('a refused request changes nothing', async () => {
     const admin = await addActor(ctx, org, 'admin');
     await awayFromMinuteEdge();

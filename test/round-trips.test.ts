@@ -146,3 +146,73 @@ describe(`database round trips per request (${onPostgres ? 'PostgreSQL' : 'PGlit
     }
   });
 });
+
+describe(`access decisions: database round trips (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, () => {
+  const question = (subject: string, action: string) => ({
+    subject: { type: 'user' as const, id: subject },
+    action: { name: action },
+    resource: { type: 'organization' as const, id: org.orgId },
+  });
+
+  test("a single evaluation costs one statement: the caller's key, who may ask and the answer together", async () => {
+    for (const [client, subject] of [
+      [admin.client, target.userId],
+      [target.client, target.userId],
+      [ctx.platform, admin.userId],
+    ] as const) {
+      const id = requestId();
+      const { data } = await client.POST('/access/v1/evaluation', {
+        params: { header: headers(id) },
+        body: question(subject, 'org:read'),
+      });
+      expect(data).toEqual({ decision: true });
+      expect(await statementsOf(id)).toBe(1);
+    }
+  });
+
+  test('a batch of 50 permission questions costs one statement, not one per question', async () => {
+    const id = requestId();
+    const { data } = await admin.client.POST('/access/v1/evaluations', {
+      params: { header: headers(id) },
+      body: {
+        subject: { type: 'user', id: target.userId },
+        resource: { type: 'organization', id: org.orgId },
+        evaluations: Array.from({ length: 50 }, (_, i) => ({
+          action: { name: i % 2 === 0 ? 'org:read' : 'org:manage' },
+        })),
+      },
+    });
+    expect(data!.evaluations).toHaveLength(50);
+    expect(await statementsOf(id)).toBe(1);
+  });
+
+  test("a preview costs its write's statements plus one, and rolls back", async () => {
+    const id = requestId();
+    const { data } = await ctx.platform.POST('/access/v1/evaluation', {
+      params: { header: headers(id) },
+      body: {
+        subject: { type: 'user', id: admin.userId },
+        action: { name: 'member.set_role' },
+        resource: {
+          type: 'member',
+          id: target.userId,
+          properties: { organizationId: org.orgId, roleId: 'viewer' },
+        },
+      },
+    });
+    expect(data).toEqual({ decision: true });
+    // The question's facts, then the write's: begin, lock, actor with member and role, writes,
+    // rollback (a change costs at most five).
+    expect(await statementsOf(id)).toBeLessThanOrEqual(6);
+  });
+
+  test('getEffectivePermissions costs one statement', async () => {
+    const id = requestId();
+    const { data } = await admin.client.GET(
+      '/v1/organizations/{orgId}/members/{userId}/permissions',
+      { params: { path: { orgId: org.orgId, userId: target.userId }, header: headers(id) } },
+    );
+    expect(data?.userId).toBe(target.userId);
+    expect(await statementsOf(id)).toBe(1);
+  });
+});

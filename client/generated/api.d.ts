@@ -1455,6 +1455,369 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/organizations/{orgId}/members/{userId}/permissions': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The user id of the member, exactly as your identity provider issued it: 1–255 characters
+         *     from `A–Z a–z 0–9 . _ ~ @ | : + = -`.
+         *
+         *     **Percent-encode it** in the path, as `encodeURIComponent` does: `|` must be sent as `%7C`,
+         *     and `@`, `:`, `+` and `=` may be sent as `%40`, `%3A`, `%2B` and `%3D`. So
+         *     `auth0|654a2f4d1b3c4e9a8d2f3c1b` is sent as `auth0%7C654a2f4d1b3c4e9a8d2f3c1b`, and
+         *     `samlp|acme|bob@acme.com` as `samlp%7Cacme%7Cbob%40acme.com`. In a path `+` is a plus sign,
+         *     never a space. The server decodes the segment once, compares the id exactly (case-sensitive)
+         *     and returns it unchanged; an id with any other character, or longer than 255 characters,
+         *     is answered with `400 VALIDATION_FAILED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        userId: components['parameters']['UserId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * Get what a member may do
+     * @description The member's effective permissions right now, from the same facts the access decisions use:
+     *     the permissions of their role in the organization, and for each team they belong to, every
+     *     permission a decision on that team answers `true` for (the organization's, plus
+     *     `teams:manage` for a team they lead). A suspended member may do nothing: both lists are empty
+     *     until they are reactivated. One database round trip.
+     *
+     *     **Permission:** `members:read`, or the member themself; the platform key reads every
+     *     organization.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks.
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    get: operations['getEffectivePermissions'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/access/v1/evaluation': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Decide whether a user may do something
+     * @description The AuthZEN Access Evaluation API: may `subject` do `action` on `resource`? The answer is
+     *     always `200` with `{ "decision": true }` or `{ "decision": false, "context": { "code",
+     *     "reason_admin": { "en" } } }`; a question about something that does not exist is a `false`
+     *     decision, never a 404. Only a malformed request is refused (`400`), like everywhere else.
+     *
+     *     **Permissions** (`members:manage`, `projects:write`, …): `true` when the subject is an
+     *     active member of the resource's organization whose current role holds it; on a `team`, the
+     *     team's leads hold `teams:manage` for that team; on a `member`, the member must exist. One
+     *     database round trip.
+     *
+     *     **Previews of writes** (`member.set_role`, `member.remove`, …; see `AccessPreviewAction`):
+     *     the very code of the write runs as the subject, in a transaction that is rolled back, so a
+     *     user interface can grey out exactly the choices that would fail. The decision is `true`
+     *     exactly when the write would succeed; otherwise `context.code` is the code the write would
+     *     answer (`PRIVILEGE_CEILING`, `OWNER_REQUIRED`, `TARGET_SUSPENDED`, `MEMBER_EXISTS`, …, and
+     *     `NOT_A_MEMBER` for its 404s) and `context.reason_admin.en` its reason.
+     *
+     *     **Who may ask:** the platform key, about anyone; a member's API key, about itself, and about
+     *     the other members of its own organization (as the subject, or as a `member` resource) when its
+     *     role holds `members:read`; a user's access
+     *     token (or the platform key `On-Behalf-Of` a user) likewise, in each organization the user
+     *     belongs to. A question the caller may not ask is answered `decision: false`: `NOT_A_MEMBER`
+     *     for a resource of an organization the caller is not a member of (exactly as for one that does
+     *     not exist), `INSUFFICIENT_PERMISSION` for another member's question without `members:read`,
+     *     `MEMBER_SUSPENDED` where the caller's own membership is suspended. A suspended member's API
+     *     key is refused altogether (`403 MEMBER_SUSPENDED`), like everywhere.
+     *
+     *     **Fresh:** every answer is read from the database as it is when the question arrives: a role
+     *     change, a suspension, a removal or a revoked key counts from the very next question. Nothing
+     *     is cached.
+     *
+     *     **Unknown members** of the request are refused (`400`), as everywhere in this API; the
+     *     free-form `properties` and `context` may hold anything and are ignored unless this page
+     *     names them.
+     */
+    post: operations['evaluateAccess'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/access/v1/evaluations': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Decide many questions at once
+     * @description The AuthZEN Access Evaluations API: up to 100 questions in one request, each answered as by
+     *     `evaluateAccess`, in the order asked. The top-level `subject`, `action`, `resource` and
+     *     `context` are defaults for the questions of `evaluations` (a question's own replaces the
+     *     default whole). `options.evaluations_semantic` chooses how far to go: `execute_all`
+     *     (default) answers every question; `deny_on_first_deny` stops after the first `false`;
+     *     `permit_on_first_permit` stops after the first `true`. Without `evaluations` (or with an
+     *     empty list) the request is one question and the answer one decision.
+     *
+     *     **Cost:** the permission questions of a batch, and the "who may ask" checks of all of them,
+     *     are answered together in one database round trip, whatever their number; each preview then
+     *     runs its write in a transaction of its own, rolled back.
+     *
+     *     A question without a subject, an action or a resource (after defaults), or a preview without
+     *     the properties its write needs, makes the whole request `400 VALIDATION_FAILED`, with the
+     *     question's path in `errors`.
+     *
+     *     **Who may ask:** the platform key, about anyone; a member's API key, about itself, and about
+     *     the other members of its own organization (as the subject, or as a `member` resource) when its
+     *     role holds `members:read`; a user's access
+     *     token (or the platform key `On-Behalf-Of` a user) likewise, in each organization the user
+     *     belongs to. A question the caller may not ask is answered `decision: false`: `NOT_A_MEMBER`
+     *     for a resource of an organization the caller is not a member of (exactly as for one that does
+     *     not exist), `INSUFFICIENT_PERMISSION` for another member's question without `members:read`,
+     *     `MEMBER_SUSPENDED` where the caller's own membership is suspended. A suspended member's API
+     *     key is refused altogether (`403 MEMBER_SUSPENDED`), like everywhere.
+     *
+     *     **Fresh:** every answer is read from the database as it is when the question arrives: a role
+     *     change, a suspension, a removal or a revoked key counts from the very next question. Nothing
+     *     is cached.
+     */
+    post: operations['evaluateAccessBatch'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/access/v1/search/subject': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Find who may do something on a resource
+     * @description The AuthZEN Subject Search API: who may do `action` (a permission) on `resource`? The answer
+     *     lists the active members of the resource's organization for whom `evaluateAccess` would answer
+     *     `true`, in the member list's order (user ids compared byte by byte), a page at a time
+     *     (`page.limit`, default 50; `page.next_token`, empty on the last page). A resource that does not
+     *     exist, or that the caller may not ask about, finds nobody.
+     *
+     *     **Who may ask:** the platform key; a member (by key, token or `On-Behalf-Of`) of the resource's
+     *     organization whose role holds `members:read`. Without `members:read` a member finds at most
+     *     themself, and nothing on another member's resource.
+     */
+    post: operations['searchSubjects'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/access/v1/search/resource': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Find where a user may do something
+     * @description The AuthZEN Resource Search API: on which organizations, or teams, may `subject` do `action` (a
+     *     permission)? Organizations where the subject is an active member whose role holds it; teams of
+     *     those organizations (and, for `teams:manage`, the teams the subject leads), ordered by id
+     *     (compared byte by byte), a page at a time (`page.limit`, default 50; `page.next_token`, empty on
+     *     the last page). Use it for an organization switcher that shows only where the user may act.
+     *
+     *     **Who may ask:** the platform key, about anyone; a member's API key, in its own organization
+     *     (about another member only with `members:read`); a user's access token (or the platform key
+     *     `On-Behalf-Of` a user), in each organization the user belongs to, likewise. Organizations the
+     *     caller may not see are never found.
+     */
+    post: operations['searchResources'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/access/v1/search/action': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Find what a user may do on a resource
+     * @description The AuthZEN Action Search API: what may `subject` do on `resource`? The permissions
+     *     `evaluateAccess` would answer `true` for (the role's; on a team the subject leads, also
+     *     `teams:manage`), and the previews that need nothing but the resource and would succeed now
+     *     (`member.add` on an organization, with the default role; `member.suspend`, `member.reactivate`,
+     *     `member.remove` and `ownership.transfer` on a member), ordered by name (compared byte by byte),
+     *     a page at a time (`page.limit`, default 50; `page.next_token`, empty on the last page). Each
+     *     preview found runs its write, rolled back, as `evaluateAccess` does.
+     *
+     *     **Who may ask:** as for `evaluateAccess`: the platform key, about anyone; a member's API key,
+     *     about itself, and about the other members of its own organization (as the subject, or as a
+     *     `member` resource) when its role holds `members:read`; a user's access token (or the platform key `On-Behalf-Of` a user) likewise, in
+     *     each organization the user belongs to. A question the caller may not ask finds nothing, the
+     *     same as one about a resource that does not exist.
+     *
+     *     **Fresh:** every answer is read from the database as it is when the question arrives: a role
+     *     change, a suspension, a removal or a revoked key counts from the very next question. Nothing
+     *     is cached.
+     */
+    post: operations['searchActions'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/.well-known/authzen-configuration': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Get the AuthZEN metadata of this decision point
+     * @description The AuthZEN Policy Decision Point metadata: this service's identifier and the URLs of its
+     *     five access endpoints, so an AuthZEN client can find them. The identifier is
+     *     `MEMBER_ROLES_PUBLIC_URL` when the deployment sets it (do so behind a proxy that terminates
+     *     TLS), otherwise the origin the request was sent to (`http://` and its `Host`).
+     *
+     *     No authentication; the answer may be cached for five minutes.
+     */
+    get: operations['getAuthzenConfiguration'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/healthz': {
     parameters: {
       query?: never;
@@ -1982,6 +2345,7 @@ export interface components {
      *     | 403 | `ON_BEHALF_OF_NOT_ALLOWED` | `On-Behalf-Of` was sent with a credential other than the platform key |
      *     | 403 | `ON_BEHALF_OF_REQUIRED` | the platform key changes memberships only on behalf of a member: send `On-Behalf-Of` |
      *     | 404 | `NOT_FOUND` | the resource does not exist, or the caller is not a member of its organization |
+     *     | — | `NOT_A_MEMBER` | only in access decisions (`context.code`, never an HTTP answer): the subject, or the caller, is not a member of the resource's organization, or the resource does not exist; both read the same |
      *     | 405 | `METHOD_NOT_ALLOWED` | the path exists but not with this method |
      *     | 408 | `REQUEST_TIMEOUT` | the request's headers or body did not arrive in time; nothing was changed |
      *     | 409 | `OWNER_REQUIRED` | the owner's role can only change by transferring ownership; the owner cannot be suspended or removed |
@@ -2020,6 +2384,7 @@ export interface components {
       | 'ON_BEHALF_OF_NOT_ALLOWED'
       | 'ON_BEHALF_OF_REQUIRED'
       | 'NOT_FOUND'
+      | 'NOT_A_MEMBER'
       | 'METHOD_NOT_ALLOWED'
       | 'REQUEST_TIMEOUT'
       | 'OWNER_REQUIRED'
@@ -2998,6 +3363,481 @@ export interface components {
        * @example CI pipeline
        */
       name: string;
+    };
+    /**
+     * EffectiveTeamPermissions
+     * @description A team the member belongs to, their team role, and every permission a decision on that team
+     *     answers `true` for (empty while the member is suspended).
+     */
+    EffectiveTeamPermissions: {
+      teamId: components['schemas']['TeamId'];
+      role: components['schemas']['TeamRole'];
+      /** @description The permissions held on this team. */
+      permissions: components['schemas']['Permission'][];
+    };
+    /**
+     * EffectivePermissions
+     * @description What a member may do right now, from the same facts the access decisions use: the permissions
+     *     of their role in the organization, and per team they belong to, every permission a decision on
+     *     that team answers `true` for (the organization's, plus `teams:manage` for a team they lead). A
+     *     suspended member may do nothing: both lists are empty until they are reactivated.
+     */
+    EffectivePermissions: {
+      organizationId: components['schemas']['OrganizationId'];
+      userId: components['schemas']['UserId'];
+      status: components['schemas']['MemberStatus'];
+      /** @description The role the permissions come from. */
+      role: {
+        id: components['schemas']['RoleId'];
+        /**
+         * @description Display name of the role.
+         * @example Admin
+         */
+        name: string;
+      };
+      /** @description The permissions held in the organization (empty while suspended). */
+      organization: components['schemas']['Permission'][];
+      /** @description The member's teams, by name, with the permissions held on each. */
+      teams: components['schemas']['EffectiveTeamPermissions'][];
+    };
+    /**
+     * AccessAttributes
+     * @description Free-form attributes, as AuthZEN allows them (`properties` of a subject or action, the
+     *     `context` of a question, a search page's `properties`). This decision point answers from the
+     *     membership data as it is when the question arrives, so it accepts these and ignores them.
+     * @example {
+     *       "time": "2026-11-22T10:00:00Z"
+     *     }
+     */
+    AccessAttributes: {
+      [key: string]: unknown;
+    };
+    /**
+     * AccessSubject
+     * @description Who would act (an AuthZEN Subject): a user, by the id your identity provider gives them, as in
+     *     the member list. Subjects are always `user`s; what they may do comes from their membership of
+     *     the organization the resource belongs to.
+     */
+    AccessSubject: {
+      /**
+       * @description The kind of subject. Always `user`.
+       * @example user
+       * @enum {string}
+       */
+      type: 'user';
+      id: components['schemas']['UserId'];
+      properties?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessPreviewAction
+     * @description A preview of a write: would this change succeed if the subject made it now? The decision is
+     *     taken by the very code that performs the write, run as the subject in a transaction that is
+     *     rolled back, so a preview and the write cannot disagree: `decision: true` exactly when the
+     *     write would succeed, otherwise `false` with the `code` the write would answer and its reason.
+     *     Nothing is changed and no audit event is written.
+     *
+     *     | action | resource | `resource.properties` | the write it previews |
+     *     |---|---|---|---|
+     *     | `member.add` | `organization` | `roleId` (else the default role), `userId` (else a new user) | `addMember` |
+     *     | `member.set_role` | `member` | `organizationId`, `roleId` (required) | `setMemberRole` |
+     *     | `member.suspend` | `member` | `organizationId` | `updateMember` with `status: suspended` |
+     *     | `member.reactivate` | `member` | `organizationId` | `updateMember` with `status: active` |
+     *     | `member.remove` | `member` | `organizationId` | `removeMember` |
+     *     | `ownership.transfer` | `member` | `organizationId` | `transferOwnership` to that member |
+     *     | `team_member.set_role` | `team` | `userId`, `role` (`lead` or `member`, required) | `setTeamMemberRole` |
+     *
+     *     A preview on another type of resource, or without the properties its write needs, is
+     *     `400 VALIDATION_FAILED`.
+     * @example member.set_role
+     * @enum {string}
+     */
+    AccessPreviewAction:
+      | 'member.add'
+      | 'member.set_role'
+      | 'member.suspend'
+      | 'member.reactivate'
+      | 'member.remove'
+      | 'ownership.transfer'
+      | 'team_member.set_role';
+    /**
+     * AccessActionName
+     * @description What the subject would do: a permission of the catalogue, or a preview of a write.
+     *
+     *     - **A permission** (`members:manage`, `projects:write`, …): `true` when the subject is an
+     *       active member of the resource's organization whose current role holds it. On a `team`, the
+     *       team's leads also hold `teams:manage` for that team. On a `member`, the member must exist.
+     *     - **A preview** (`member.set_role`, …; see `AccessPreviewAction`): `true` when the write would
+     *       succeed if the subject made it now.
+     */
+    AccessActionName:
+      components['schemas']['Permission'] | components['schemas']['AccessPreviewAction'];
+    /**
+     * AccessAction
+     * @description The action of an access question (an AuthZEN Action).
+     */
+    AccessAction: {
+      name: components['schemas']['AccessActionName'];
+      properties?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessResourceType
+     * @description The kind of resource: an `organization` (id `org_…`), a `team` (id `team_…`) or a `member`
+     *     (id = the user id, with `properties.organizationId`).
+     * @example organization
+     * @enum {string}
+     */
+    AccessResourceType: 'organization' | 'team' | 'member';
+    /**
+     * AccessResourceProperties
+     * @description Attributes of the resource. `organizationId` places a `member`; the others are what a preview's
+     *     write needs (see `AccessPreviewAction`). Other attributes are accepted and ignored.
+     */
+    AccessResourceProperties: {
+      organizationId?: components['schemas']['OrganizationId'];
+      roleId?: components['schemas']['RoleId'];
+      userId?: components['schemas']['UserId'];
+      role?: components['schemas']['TeamRole'];
+    } & {
+      [key: string]: unknown;
+    };
+    /**
+     * AccessResource
+     * @description What the subject would act on (an AuthZEN Resource). A resource that does not exist, or that
+     *     belongs to an organization the subject (or the caller) is not a member of, is answered
+     *     `decision: false` with `NOT_A_MEMBER`, the same answer in both cases: never a 404.
+     */
+    AccessResource: {
+      type: components['schemas']['AccessResourceType'];
+      /**
+       * @description The organization's id for `organization`, the team's for `team`, the member's user id for
+       *     `member`.
+       */
+      id:
+        | components['schemas']['OrganizationId']
+        | components['schemas']['TeamId']
+        | components['schemas']['UserId'];
+      properties?: components['schemas']['AccessResourceProperties'];
+    };
+    /**
+     * AccessEvaluation
+     * @description One access question (an AuthZEN Access Evaluation request): may `subject` do `action` on
+     *     `resource`? `context` is accepted and ignored: the answer comes from the membership data as it
+     *     is now.
+     */
+    AccessEvaluation: {
+      subject: components['schemas']['AccessSubject'];
+      action: components['schemas']['AccessAction'];
+      resource: components['schemas']['AccessResource'];
+      context?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessDecisionContext
+     * @description Why a decision is `false`: the `code` the subject would meet (from `ErrorCode`; a preview's is
+     *     exactly the code its write would answer) and a reason for an administrator, in English.
+     */
+    AccessDecisionContext: {
+      code: components['schemas']['ErrorCode'];
+      /** @description The reason, for administrators, by language. */
+      reason_admin: {
+        /**
+         * @description The reason in English.
+         * @example Granting the role Owner involves permissions you do not hold: billing:manage.
+         */
+        en: string;
+      };
+    };
+    /**
+     * AccessDecision
+     * @description The answer to one access question (an AuthZEN Decision): `decision` is `true` when the action
+     *     is permitted; when it is `false`, `context` says why.
+     */
+    AccessDecision: {
+      /**
+       * @description Whether the subject may do the action on the resource now.
+       * @example true
+       */
+      decision: boolean;
+      context?: components['schemas']['AccessDecisionContext'];
+    };
+    /**
+     * AccessEvaluationItem
+     * @description One question of a batch. `subject`, `action`, `resource` and `context` left out are taken from
+     *     the batch's top level (its defaults); one given here replaces the default whole.
+     */
+    AccessEvaluationItem: {
+      subject?: components['schemas']['AccessSubject'];
+      action?: components['schemas']['AccessAction'];
+      resource?: components['schemas']['AccessResource'];
+      context?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessEvaluationsOptions
+     * @description How to run a batch. `evaluations_semantic` (default `execute_all`):
+     *
+     *     - `execute_all`: answer every question, in order.
+     *     - `deny_on_first_deny`: answer in order and stop after the first `false` (like `&&`).
+     *     - `permit_on_first_permit`: answer in order and stop after the first `true` (like `||`).
+     *
+     *     Other options are accepted and ignored.
+     */
+    AccessEvaluationsOptions: {
+      /**
+       * @description The batch's semantics.
+       * @example deny_on_first_deny
+       * @enum {string}
+       */
+      evaluations_semantic?: 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_permit';
+    } & {
+      [key: string]: unknown;
+    };
+    /**
+     * AccessEvaluations
+     * @description Several access questions at once (an AuthZEN Access Evaluations request), at most 100. The
+     *     top-level `subject`, `action`, `resource` and `context` are defaults for every question of
+     *     `evaluations`; a question must end up with a subject, an action and a resource. Without
+     *     `evaluations` (or with an empty list) the top level is one question, answered as by
+     *     `evaluateAccess`.
+     */
+    AccessEvaluations: {
+      subject?: components['schemas']['AccessSubject'];
+      action?: components['schemas']['AccessAction'];
+      resource?: components['schemas']['AccessResource'];
+      context?: components['schemas']['AccessAttributes'];
+      /** @description The questions, answered in this order. */
+      evaluations?: components['schemas']['AccessEvaluationItem'][];
+      options?: components['schemas']['AccessEvaluationsOptions'];
+    };
+    /**
+     * AccessEvaluationsResult
+     * @description The answers of a batch (an AuthZEN Access Evaluations response): `evaluations` holds one
+     *     decision per question, in the order asked; with `deny_on_first_deny` or
+     *     `permit_on_first_permit` it ends with the decision that stopped the batch. A request without
+     *     questions in `evaluations` is answered with one decision, `decision` and `context`, instead.
+     */
+    AccessEvaluationsResult: {
+      /** @description One decision per question answered, in order. */
+      evaluations?: components['schemas']['AccessDecision'][];
+      /**
+       * @description The decision, when the request held a single question.
+       * @example false
+       */
+      decision?: boolean;
+      context?: components['schemas']['AccessDecisionContext'];
+    };
+    /**
+     * AccessSubjectKind
+     * @description The kind of subject a subject search looks for (an AuthZEN Subject without its id): always
+     *     `user`. An `id`, if sent, is ignored, as AuthZEN asks.
+     */
+    AccessSubjectKind: {
+      /**
+       * @description The kind of subject. Always `user`.
+       * @example user
+       * @enum {string}
+       */
+      type: 'user';
+      /**
+       * @description Ignored.
+       * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+       */
+      id?: string;
+      properties?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessPermissionAction
+     * @description The action of a subject or resource search: a permission of the catalogue. Previews are
+     *     questions about one write; ask them with `evaluateAccess`.
+     */
+    AccessPermissionAction: {
+      name: components['schemas']['Permission'];
+      properties?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessSearchPage
+     * @description Which page of the results to answer (AuthZEN pagination). Send no `token` for the first page;
+     *     then send the `next_token` of the previous answer as `token`, with everything else of the
+     *     request unchanged (a token used with another request is `400 VALIDATION_FAILED`).
+     */
+    AccessSearchPage: {
+      /**
+       * @description The `next_token` of the previous page.
+       * @example eyJsIjoic2VhcmNoIiwibyI6IiIsImsiOlsiYXV0aDB8NjU0YSJdfQ
+       */
+      token?: string;
+      /**
+       * Format: int32
+       * @description At most this many results (1–100, default 50).
+       * @example 50
+       */
+      limit?: number;
+      properties?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessSubjectSearch
+     * @description Who may do `action` on `resource` (an AuthZEN Subject Search request): the active members of
+     *     the resource's organization for whom that question would be answered `true`, in the member
+     *     list's order.
+     */
+    AccessSubjectSearch: {
+      subject: components['schemas']['AccessSubjectKind'];
+      action: components['schemas']['AccessPermissionAction'];
+      resource: components['schemas']['AccessResource'];
+      context?: components['schemas']['AccessAttributes'];
+      page?: components['schemas']['AccessSearchPage'];
+    };
+    /**
+     * AccessSearchPageResult
+     * @description Where this page of results stands: `next_token` is empty on the last page; otherwise send it
+     *     back as `page.token` for the next page. Pages follow a key (user ids, organization or team
+     *     ids, action names, compared byte by byte), so a page costs the same however deep it lies, and
+     *     results added or removed while paging may be seen or missed, as AuthZEN allows.
+     */
+    AccessSearchPageResult: {
+      /**
+       * @description The token of the next page; empty when this is the last page.
+       * @example
+       */
+      next_token: string;
+      /**
+       * Format: int32
+       * @description How many results this page holds.
+       * @example 2
+       */
+      count: number;
+    };
+    /**
+     * AccessSubjectSearchResult
+     * @description A page of the subjects found (an AuthZEN Search response).
+     */
+    AccessSubjectSearchResult: {
+      page: components['schemas']['AccessSearchPageResult'];
+      /** @description The subjects, in the member list's order (user ids compared byte by byte). */
+      results: {
+        /**
+         * @description Always `user`.
+         * @example user
+         * @enum {string}
+         */
+        type: 'user';
+        id: components['schemas']['UserId'];
+      }[];
+    };
+    /**
+     * AccessSearchedResource
+     * @description The kind of resource a resource search looks for: `organization` or `team`. An `id`, if sent,
+     *     is ignored.
+     */
+    AccessSearchedResource: {
+      /**
+       * @description The kind of resource searched for.
+       * @example team
+       * @enum {string}
+       */
+      type: 'organization' | 'team';
+      /**
+       * @description Ignored.
+       * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+       */
+      id?: string;
+      properties?: components['schemas']['AccessAttributes'];
+    };
+    /**
+     * AccessResourceSearch
+     * @description On which organizations, or teams, `subject` may do `action` (an AuthZEN Resource Search
+     *     request), ordered by id.
+     */
+    AccessResourceSearch: {
+      subject: components['schemas']['AccessSubject'];
+      action: components['schemas']['AccessPermissionAction'];
+      resource: components['schemas']['AccessSearchedResource'];
+      context?: components['schemas']['AccessAttributes'];
+      page?: components['schemas']['AccessSearchPage'];
+    };
+    /**
+     * AccessResourceSearchResult
+     * @description A page of the resources found (an AuthZEN Search response).
+     */
+    AccessResourceSearchResult: {
+      page: components['schemas']['AccessSearchPageResult'];
+      /** @description The organizations or teams, by id (compared byte by byte). */
+      results: {
+        /**
+         * @description The kind of resource searched for.
+         * @example team
+         * @enum {string}
+         */
+        type: 'organization' | 'team';
+        /** @description The organization's or the team's id. */
+        id: components['schemas']['OrganizationId'] | components['schemas']['TeamId'];
+      }[];
+    };
+    /**
+     * AccessActionSearch
+     * @description What `subject` may do on `resource` (an AuthZEN Action Search request): the permissions that
+     *     question would answer `true` for, and the previews that need no more than the resource
+     *     (`member.add` on an organization; `member.suspend`, `member.reactivate`, `member.remove` and
+     *     `ownership.transfer` on a member) that would succeed, ordered by name.
+     */
+    AccessActionSearch: {
+      subject: components['schemas']['AccessSubject'];
+      resource: components['schemas']['AccessResource'];
+      context?: components['schemas']['AccessAttributes'];
+      page?: components['schemas']['AccessSearchPage'];
+    };
+    /**
+     * AccessActionSearchResult
+     * @description A page of the actions found (an AuthZEN Search response).
+     */
+    AccessActionSearchResult: {
+      page: components['schemas']['AccessSearchPageResult'];
+      /** @description The actions, by name (compared byte by byte). */
+      results: {
+        name: components['schemas']['AccessActionName'];
+      }[];
+    };
+    /**
+     * AuthzenConfiguration
+     * @description This service's metadata as an AuthZEN policy decision point: its identifier and the URL of
+     *     each endpoint it implements. The identifier is `MEMBER_ROLES_PUBLIC_URL` when the deployment
+     *     sets it, otherwise the origin the request was sent to.
+     */
+    AuthzenConfiguration: {
+      /**
+       * Format: uri
+       * @description The decision point's identifier (its base URL).
+       * @example https://member-roles.example.com
+       */
+      policy_decision_point: string;
+      /**
+       * Format: uri
+       * @description The URL of `evaluateAccess`.
+       * @example https://member-roles.example.com/access/v1/evaluation
+       */
+      access_evaluation_endpoint: string;
+      /**
+       * Format: uri
+       * @description The URL of `evaluateAccessBatch`.
+       * @example https://member-roles.example.com/access/v1/evaluations
+       */
+      access_evaluations_endpoint: string;
+      /**
+       * Format: uri
+       * @description The URL of `searchSubjects`.
+       * @example https://member-roles.example.com/access/v1/search/subject
+       */
+      search_subject_endpoint: string;
+      /**
+       * Format: uri
+       * @description The URL of `searchActions`.
+       * @example https://member-roles.example.com/access/v1/search/action
+       */
+      search_action_endpoint: string;
+      /**
+       * Format: uri
+       * @description The URL of `searchResources`.
+       * @example https://member-roles.example.com/access/v1/search/resource
+       */
+      search_resource_endpoint: string;
     };
     /**
      * Health
@@ -6015,6 +6855,362 @@ export interface operations {
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
       503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  getEffectivePermissions: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The user id of the member, exactly as your identity provider issued it: 1–255 characters
+         *     from `A–Z a–z 0–9 . _ ~ @ | : + = -`.
+         *
+         *     **Percent-encode it** in the path, as `encodeURIComponent` does: `|` must be sent as `%7C`,
+         *     and `@`, `:`, `+` and `=` may be sent as `%40`, `%3A`, `%2B` and `%3D`. So
+         *     `auth0|654a2f4d1b3c4e9a8d2f3c1b` is sent as `auth0%7C654a2f4d1b3c4e9a8d2f3c1b`, and
+         *     `samlp|acme|bob@acme.com` as `samlp%7Cacme%7Cbob%40acme.com`. In a path `+` is a plus sign,
+         *     never a space. The server decodes the segment once, compares the id exactly (case-sensitive)
+         *     and returns it unchanged; an id with any other character, or longer than 255 characters,
+         *     is answered with `400 VALIDATION_FAILED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        userId: components['parameters']['UserId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The member's effective permissions. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['EffectivePermissions'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  evaluateAccess: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['AccessEvaluation'];
+      };
+    };
+    responses: {
+      /** @description The decision. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessDecision'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  evaluateAccessBatch: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['AccessEvaluations'];
+      };
+    };
+    responses: {
+      /** @description The decisions, in the order asked. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessEvaluationsResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  searchSubjects: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['AccessSubjectSearch'];
+      };
+    };
+    responses: {
+      /** @description A page of results. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessSubjectSearchResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  searchResources: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['AccessResourceSearch'];
+      };
+    };
+    responses: {
+      /** @description A page of results. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessResourceSearchResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  searchActions: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['AccessActionSearch'];
+      };
+    };
+    responses: {
+      /** @description A page of results. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessActionSearchResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      408: components['responses']['RequestTimeout'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getAuthzenConfiguration: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The metadata. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          /**
+           * @description How long the metadata may be cached.
+           * @example public, max-age=300
+           */
+          'Cache-Control'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AuthzenConfiguration'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      500: components['responses']['InternalError'];
     };
   };
   getHealth: {

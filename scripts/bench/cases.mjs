@@ -21,6 +21,53 @@ function getCase({ title, server, path, key, targets = [], expect }) {
   };
 }
 
+/** A case that sends one POST with a JSON body over and over (the access questions). */
+function postCase({ title, server, path, key, body, targets = [], expect }) {
+  const headers = { ...bearer(key), 'content-type': 'application/json' };
+  const text = JSON.stringify(body);
+  return {
+    title,
+    server,
+    targets,
+    options: (watch) => ({ requests: [watch({ method: 'POST', path, headers, body: text })] }),
+    probe: { method: 'POST', path, headers, body: text, expect },
+  };
+}
+
+/** One access question and a batch of 50, about a member of the small organization. */
+function accessCases(orgId, key) {
+  const subject = { type: 'user', id: 'user_000042' };
+  const resource = { type: 'organization', id: orgId };
+  const permissions = ['org:read', 'org:manage', 'members:read', 'members:invite', 'teams:read'];
+  return [
+    postCase({
+      title: 'evaluateAccess (one decision)',
+      server: 'service',
+      path: '/access/v1/evaluation',
+      key,
+      body: { subject, action: { name: 'org:read' }, resource },
+      targets: [ratioAtLeast(0.6), p99Below(P99_READ_MS)],
+      expect: (body) => (body?.decision === true ? undefined : 'not a permitting decision'),
+    }),
+    postCase({
+      title: 'evaluateAccessBatch (50 questions)',
+      server: 'service',
+      path: '/access/v1/evaluations',
+      key,
+      body: {
+        subject,
+        resource,
+        evaluations: Array.from({ length: 50 }, (_, i) => ({
+          action: { name: permissions[i % permissions.length] },
+        })),
+      },
+      targets: [p99Below(P99_READ_MS)],
+      expect: (body) =>
+        body?.evaluations?.length === 50 ? undefined : 'not 50 decisions, in order',
+    }),
+  ];
+}
+
 const ratioAtLeast = (minimum) => ({ kind: 'ratio', minimum, label: `≥ ${minimum}× baseline` });
 const p99Below = (ms) => ({ kind: 'p99', ms, label: `p99 < ${ms} ms` });
 const notSlowerThan = (share, of, what) => ({
@@ -142,6 +189,7 @@ export function buildCases({ api, fixtures, baselineOrg }) {
       targets: [ratioAtLeast(0.3), p99Below(P99_READ_MS)],
       expect: pageOf(50),
     }),
+    ...accessCases(small.orgId, small.key),
     setMemberRoleCase({ api, org: small.orgId, key: small.key, targets: roleTargets }),
     getCase({
       title: 'listMembers, 100k members, page 1',

@@ -38,7 +38,8 @@ const unknownKey = () => new AppError('UNAUTHENTICATED', 'The API key is not val
 const suspended = () =>
   new AppError('MEMBER_SUSPENDED', 'Your membership is suspended; your API keys are refused.');
 
-function callerOf(ctx: RequestContext): Caller {
+/** The caller a request presented; 401 for a request without a credential. */
+export function callerOf(ctx: RequestContext): Caller {
   if (ctx.credential.kind === 'anonymous') {
     throw new AppError('UNAUTHENTICATED', 'Send an API key.');
   }
@@ -80,6 +81,14 @@ export async function requireAuthenticated(db: Db, ctx: RequestContext): Promise
     actorIn(record, record?.org_id ?? '', caller);
   }
   return caller;
+}
+
+/**
+ * The member a key belongs to, read in the same statement as a question about it: an unknown
+ * (or revoked) key is 401, a suspended member's keys are refused with 403 (rule 8).
+ */
+export function keyHolder(record: ActorRecord | null, caller: Caller): Actor {
+  return actorIn(record, record?.org_id ?? '', caller);
 }
 
 /** For the deployment's own operations: the platform key acting as itself, nobody else. */
@@ -183,8 +192,9 @@ interface Deferred {
  * The unit of work every change inside one organization goes through: one transaction that takes
  * the organization's lock (only for a caller entitled to contend for it: tenancy first), reads
  * the actor and the `facts` under it, runs the rules and changes of `work`, then writes the
- * deferred writes, the audit events and the idempotency mark together, and commits. Nothing can
- * forget a step: a change without its audit event or its idempotency mark cannot be written.
+ * deferred writes, the audit events and the idempotency mark together, and commits (a preview,
+ * `ctx.preview`, rolls back instead). Nothing can forget a step: a change without its audit
+ * event or its idempotency mark cannot be written.
  */
 export async function inOrganization<T, F extends Record<string, unknown> = NoFacts>(
   deps: DomainDeps,
@@ -214,6 +224,23 @@ export async function inOrganizationOrPlatform<T, F extends Record<string, unkno
   return unitOfWork(deps, ctx, callerOf(ctx), orgId, facts, true, work);
 }
 
+/** Thrown out of a preview's transaction to roll it back, with what the change answered. */
+class PreviewRolledBack extends Error {
+  constructor(readonly answer: unknown) {
+    super('a preview rolls its change back');
+  }
+}
+
+/** Runs a change's transaction; for a preview, answers what the rolled-back change answered. */
+async function transaction<T>(deps: DomainDeps, work: (trx: Trx) => Promise<T>): Promise<T> {
+  try {
+    return await runTransaction(deps.db, work);
+  } catch (error) {
+    if (error instanceof PreviewRolledBack) return error.answer as T;
+    throw error;
+  }
+}
+
 async function unitOfWork<T, F extends Record<string, unknown>>(
   deps: DomainDeps,
   ctx: RequestContext,
@@ -223,7 +250,7 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
   platform: boolean,
   work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
 ): Promise<T> {
-  return runTransaction(deps.db, async (trx) => {
+  return transaction(deps, async (trx) => {
     if (!(await lockOrganizationFor(trx, caller, orgId))) {
       // Not entitled to the lock: say why without touching the organization.
       if (caller.kind === 'key') {
@@ -250,12 +277,15 @@ export async function platformChange<T>(
   work: (trx: Trx, change: Change<NoFacts>) => Promise<T>,
 ): Promise<T> {
   await requirePlatform(deps.db, ctx, refusal);
-  return runTransaction(deps.db, (trx) =>
+  return transaction(deps, (trx) =>
     changeIn(deps, ctx, trx, null, orgId, {}, (change) => work(trx, change)),
   );
 }
 
-/** Runs a change's rules and writes, then its last writes, audit events and idempotency mark. */
+/**
+ * Runs a change's rules and writes, then its last writes, audit events and idempotency mark. A
+ * preview goes exactly as far, then rolls everything back (and marks no idempotency claim).
+ */
 async function changeIn<T, F>(
   deps: DomainDeps,
   ctx: RequestContext,
@@ -279,12 +309,13 @@ async function changeIn<T, F>(
     const events = audits.map((change) => auditEvent(deps, ctx, actor, orgId, now, change));
     writes.push(insertAuditEventsQuery(trx, events));
   }
-  if (ctx.idempotency) {
+  if (ctx.idempotency && !ctx.preview) {
     writes.push(markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key));
   }
   const touched = await runWrites(trx, writes);
   deferred.forEach(({ expect }, i) => {
     if (expect && touched[i] !== expect.rows) throw expect.otherwise();
   });
+  if (ctx.preview) throw new PreviewRolledBack(result);
   return result;
 }

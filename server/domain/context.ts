@@ -15,6 +15,12 @@ export interface RequestContext {
   requestId: string;
   /** The `Idempotency-Key` claim this change marks committed inside its own transaction. */
   idempotency?: { scope: string; key: string };
+  /**
+   * A preview: the change runs all its rules and writes, then its transaction is rolled back
+   * instead of committed (and no idempotency claim is marked). The use case answers as it would
+   * have, or throws the refusal the change would meet; nothing is kept.
+   */
+  preview?: boolean;
 }
 
 export interface Clock {

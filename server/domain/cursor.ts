@@ -1,9 +1,17 @@
 import { AppError } from '../errors.js';
 import { isStorableText } from './text.js';
 
-const badCursor = () =>
+/** Where a cursor came from, to point at it when it is refused. */
+export interface CursorPlace {
+  location: 'query' | 'body';
+  path: string;
+}
+
+const QUERY_CURSOR: CursorPlace = { location: 'query', path: 'cursor' };
+
+const badCursor = (place: CursorPlace = QUERY_CURSOR) =>
   new AppError('VALIDATION_FAILED', 'The cursor is not one this list issued.', [
-    { location: 'query', path: 'cursor', message: 'not a cursor of this list' },
+    { ...place, message: 'not a cursor of this list' },
   ]);
 
 /**
@@ -14,7 +22,12 @@ export function encodeCursor(list: string, orgId: string, key: unknown[]): strin
   return Buffer.from(JSON.stringify({ l: list, o: orgId, k: key })).toString('base64url');
 }
 
-export function decodeCursor(cursor: string, list: string, orgId: string): unknown[] {
+export function decodeCursor(
+  cursor: string,
+  list: string,
+  orgId: string,
+  place: CursorPlace = QUERY_CURSOR,
+): unknown[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -23,16 +36,20 @@ export function decodeCursor(cursor: string, list: string, orgId: string): unkno
   }
   const value = parsed as { l?: unknown; o?: unknown; k?: unknown } | undefined;
   if (!value || value.l !== list || value.o !== orgId || !Array.isArray(value.k)) {
-    throw badCursor();
+    throw badCursor(place);
   }
   return value.k;
 }
 
 /** A key the list could have issued: an id-sized string the database can compare. */
-export function keyString(key: unknown[], index: number): string {
+export function keyString(
+  key: unknown[],
+  index: number,
+  place: CursorPlace = QUERY_CURSOR,
+): string {
   const value = key[index];
   if (typeof value !== 'string' || value.length > 255 || !isStorableText(value)) {
-    throw badCursor();
+    throw badCursor(place);
   }
   return value;
 }

@@ -173,22 +173,27 @@ export interface NewMember {
   roleId?: string;
 }
 
-/** Rule 13: nobody joins as owner; without roleId the organization's default role applies. Rule 2 for the role given. */
+/**
+ * Rule 13: nobody joins as owner; without roleId the organization's default role applies. Rule 2
+ * for the role given.
+ */
 export async function addMember(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
   input: NewMember,
 ): Promise<Member> {
+  // Before anything else, whoever asks: the contract refuses it at the door too, so a preview
+  // of this write answers as the write does.
+  if (input.roleId === OWNER_ROLE_ID) {
+    throw invalid(
+      'body',
+      '/roleId',
+      'Nobody joins as owner: add the member with another role, then transfer ownership.',
+    );
+  }
   return inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
     requirePermission(actor, 'members:invite');
-    if (input.roleId === OWNER_ROLE_ID) {
-      throw invalid(
-        'body',
-        '/roleId',
-        'Nobody joins as owner: add the member with another role, then transfer ownership.',
-      );
-    }
     const role =
       input.roleId === undefined
         ? await findDefaultRole(trx, orgId)

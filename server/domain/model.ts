@@ -22,6 +22,19 @@ export type AuditAction = Schemas['AuditAction'];
 export type AuditSnapshot = Schemas['AuditSnapshot'];
 export type AuditEvent = Schemas['AuditEvent'];
 export type UserMembership = Schemas['UserMembership'];
+export type AccessEvaluation = Schemas['AccessEvaluation'];
+export type AccessEvaluations = Schemas['AccessEvaluations'];
+export type AccessEvaluationsResult = Schemas['AccessEvaluationsResult'];
+export type AccessDecision = Schemas['AccessDecision'];
+export type AccessResource = Schemas['AccessResource'];
+export type AccessPreviewAction = Schemas['AccessPreviewAction'];
+export type AccessSubjectSearch = Schemas['AccessSubjectSearch'];
+export type AccessResourceSearch = Schemas['AccessResourceSearch'];
+export type AccessActionSearch = Schemas['AccessActionSearch'];
+export type AccessSubjectSearchResult = Schemas['AccessSubjectSearchResult'];
+export type AccessResourceSearchResult = Schemas['AccessResourceSearchResult'];
+export type AccessActionSearchResult = Schemas['AccessActionSearchResult'];
+export type EffectivePermissions = Schemas['EffectivePermissions'];
 
 export interface Page<T> {
   data: T[];

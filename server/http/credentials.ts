@@ -4,10 +4,10 @@ import type { Credential } from '../domain/context.js';
 import { AppError } from '../errors.js';
 import { hashSecret } from '../infra/secrets.js';
 import { looksLikeJwt, type TokenVerifier } from '../infra/tokens.js';
-import type { ServiceRequest } from './service-request.js';
+import { isApiPath, type ServiceRequest } from './service-request.js';
 
 /**
- * Stage `identify`, for the API (`/v1`): what credential the request presents, without asking
+ * Stage `identify`, for the API (`/v1` and the decision point's `/access/v1`): what credential the request presents, without asking
  * the database. The platform key is recognised by its hash; an access token (a JWT) is verified
  * against the identity provider's keys and names a user; any other secret is a member's key, to
  * be looked up in the same statement as the answer. `Authorization: Bearer …` and `X-API-Key` are
@@ -17,7 +17,7 @@ import type { ServiceRequest } from './service-request.js';
 export function identify(platformKeyHash: string, tokens: TokenVerifier | undefined) {
   const platformHash = Buffer.from(platformKeyHash);
   return (req: ServiceRequest, _res: Response, next: NextFunction) => {
-    if (!req.path.startsWith('/v1/')) {
+    if (!isApiPath(req.path)) {
       req.credential = { kind: 'anonymous' };
       return next();
     }

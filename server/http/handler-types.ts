@@ -37,6 +37,8 @@ export interface HandlerInput<K extends OperationId> {
   headers: Part<ParametersOf<K>, 'header'>;
   body: BodyOf<K>;
   ctx: RequestContext;
+  /** Where the request was sent: its scheme and `Host` header, as given (unchecked). */
+  origin: string;
 }
 
 /** What a handler answers: one of the operation's documented success statuses and its body. */

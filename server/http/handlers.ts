@@ -8,6 +8,7 @@ import type { Precondition } from '../domain/members.service.js';
 import * as organizations from '../domain/organizations.service.js';
 import * as permissions from '../domain/permissions.service.js';
 import * as customRoles from '../domain/custom-roles.service.js';
+import * as decisions from '../domain/decisions.service.js';
 import * as roles from '../domain/roles.service.js';
 import * as teams from '../domain/teams.service.js';
 import type { Metrics } from '../infra/metrics.js';
@@ -17,6 +18,29 @@ import { problemPages } from './problem-pages.js';
 export interface HandlerDeps extends DomainDeps {
   document: { json: object; yaml: string; docsHtml: string };
   metrics: Metrics;
+  /** Where clients reach the service, when the deployment says (`MEMBER_ROLES_PUBLIC_URL`). */
+  publicUrl?: string | undefined;
+}
+
+/** A host name or address literal, with an optional port: what a `Host` header may hold. */
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
+
+/**
+ * The AuthZEN decision point's identifier: the deployment's public URL, or else the origin the
+ * request was sent to, when its `Host` is a host.
+ */
+export function decisionPointOf(publicUrl: string | undefined, origin: string): string {
+  if (publicUrl !== undefined) return publicUrl;
+  const [scheme, host = ''] = origin.split('://');
+  if (!HOST.test(host)) {
+    throw invalid(
+      'header',
+      'Host',
+      'The Host header is not a host name with an optional port; the metadata names URLs on it.',
+    );
+  }
+  return `${scheme}://${host}`;
 }
 
 const etag = (version: number) => `"${version}"`;
@@ -107,6 +131,46 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       if (html === undefined) throw notFound('The problem type');
       return { status: 200, body: html, contentType: 'text/html; charset=utf-8' };
     },
+
+    getAuthzenConfiguration: ({ origin }) => {
+      const base = decisionPointOf(deps.publicUrl, origin);
+      return {
+        status: 200,
+        body: {
+          policy_decision_point: base,
+          access_evaluation_endpoint: `${base}/access/v1/evaluation`,
+          access_evaluations_endpoint: `${base}/access/v1/evaluations`,
+          search_subject_endpoint: `${base}/access/v1/search/subject`,
+          search_action_endpoint: `${base}/access/v1/search/action`,
+          search_resource_endpoint: `${base}/access/v1/search/resource`,
+        },
+        headers: { 'Cache-Control': 'public, max-age=300' },
+      };
+    },
+    evaluateAccess: async ({ ctx, body }) => ({
+      status: 200,
+      body: await decisions.evaluateAccess(deps, ctx, body),
+    }),
+    evaluateAccessBatch: async ({ ctx, body }) => ({
+      status: 200,
+      body: await decisions.evaluateAccessBatch(deps, ctx, body),
+    }),
+    searchSubjects: async ({ ctx, body }) => ({
+      status: 200,
+      body: await decisions.searchSubjects(deps, ctx, body),
+    }),
+    searchResources: async ({ ctx, body }) => ({
+      status: 200,
+      body: await decisions.searchResources(deps, ctx, body),
+    }),
+    searchActions: async ({ ctx, body }) => ({
+      status: 200,
+      body: await decisions.searchActions(deps, ctx, body),
+    }),
+    getEffectivePermissions: async ({ ctx, params }) => ({
+      status: 200,
+      body: await decisions.getEffectivePermissions(deps, ctx, params.orgId, params.userId),
+    }),
 
     listPermissions: async ({ ctx }) => ({
       status: 200,

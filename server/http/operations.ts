@@ -28,6 +28,7 @@ export function registerOperations(app: Express, handlers: Handlers, deps: Opera
       body: unknown;
       headers: Record<string, string | undefined>;
       ctx: RequestContext;
+      origin: string;
     }) => ReturnType<Invoke>;
     const call: Invoke = async (req, ctx) =>
       handler({
@@ -40,6 +41,7 @@ export function registerOperations(app: Express, handlers: Handlers, deps: Opera
           'X-Request-Id': req.get('x-request-id'),
         },
         ctx,
+        origin: `${req.protocol}://${req.get('host') ?? ''}`,
       });
     const invoke = route.idempotent ? withIdempotency(deps, deps.logger, call) : call;
     app[route.method](

@@ -16,6 +16,7 @@ const TITLES: Record<ErrorCode, string> = {
   ON_BEHALF_OF_NOT_ALLOWED: 'On behalf of: platform key only',
   ON_BEHALF_OF_REQUIRED: 'On behalf of a member',
   NOT_FOUND: 'Not found',
+  NOT_A_MEMBER: 'Not a member',
   METHOD_NOT_ALLOWED: 'Method not allowed',
   REQUEST_TIMEOUT: 'Request timeout',
   OWNER_REQUIRED: 'The organization needs its owner',

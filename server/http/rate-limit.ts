@@ -1,7 +1,7 @@
 import type { NextFunction, Response } from 'express';
 import { AppError } from '../errors.js';
 import type { UsageRecorder } from '../infra/usage.js';
-import type { ServiceRequest } from './service-request.js';
+import { isApiPath, type ServiceRequest } from './service-request.js';
 
 /**
  * Stage `rateLimit`: counts the request against its credential's per-minute limit (in this
@@ -16,7 +16,9 @@ export function rateLimit(
   return (req: ServiceRequest, res: Response, next: NextFunction) => {
     const credential = req.credential;
     if (!usage.limiting || !credential || credential.kind === 'anonymous') return next();
-    if (!req.path.startsWith('/v1/')) return next(); // the API only, not health checks and docs
+    // The API and the decision point (access questions count like any request), not health checks,
+    // docs or the public AuthZEN metadata.
+    if (!isApiPath(req.path)) return next();
     const decision = usage.take(credential);
     res.setHeader('RateLimit-Limit', String(decision.limit));
     res.setHeader('RateLimit-Remaining', String(decision.remaining));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction, Response } from 'express';
 import type { Logger } from 'pino';
 import { countingStatements, statementsSoFar } from '../storage/statement-count.js';
-import type { ServiceRequest } from './service-request.js';
+import { isApiPath, type ServiceRequest } from './service-request.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,200}$/;
 
@@ -24,7 +24,8 @@ export function requestContext(
     const given = req.get('x-request-id');
     req.requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', req.requestId);
-    if (req.path.startsWith('/v1/')) res.setHeader('Cache-Control', 'no-store');
+    // Answers of the API, decisions included, are never cached: they are true only now.
+    if (isApiPath(req.path)) res.setHeader('Cache-Control', 'no-store');
     const started = process.hrtime.bigint();
     countingStatements(() => {
       res.on('finish', () => {

@@ -13,3 +13,11 @@ export interface ServiceRequest extends Request {
   /** Database statements the request caused, noted when its answer is sent. */
   statements?: number;
 }
+
+/**
+ * The API's paths, where a credential is read, counted against its rate limit and answers are
+ * never cached: the service's own (`/v1/…`) and the AuthZEN decision point's (`/access/v1/…`).
+ * Health checks, the contract, the docs page and the AuthZEN metadata are public.
+ */
+export const isApiPath = (path: string) =>
+  path.startsWith('/v1/') || path.startsWith('/access/v1/');
