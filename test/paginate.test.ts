@@ -210,7 +210,11 @@ describe('paginate', () => {
       expect(whole.error).toBeUndefined();
       expect(whole.data!.nextCursor).toBeNull();
       expect(walked.length).toBeGreaterThanOrEqual(3);
-      expect(walked).toEqual(whole.data!.data);
+      // A key's lastUsedAt moves as this very walk uses the key (written within a second): not
+      // part of what the pages must agree on.
+      const settled = (items: unknown[]) =>
+        items.map((item) => ({ ...(item as object), lastUsedAt: undefined }));
+      expect(settled(walked)).toEqual(settled(whole.data!.data));
       // Pages of one item: one request per item, and at most one more for an empty last page.
       expect(pagesAsked).toBeGreaterThanOrEqual(walked.length);
       expect(pagesAsked).toBeLessThanOrEqual(walked.length + 1);
