@@ -236,7 +236,13 @@ export function judge(target, row, rows) {
   if (target.kind === 'p99') return row.p99 < target.ms;
   const other = rows.find((candidate) => candidate.title === target.of);
   if (!other || other.failure || !row.rps || !other.rps) return null;
-  if (target.kind === 'share') return row.rps >= target.share * other.rps;
+  // Two cases measured at different moments are compared by their ratios to the baseline run
+  // just before each (the machine's load moves between them), not by their raw req/s.
+  if (target.kind === 'share') {
+    return row.ratio === null || other.ratio === null
+      ? null
+      : row.ratio >= target.share * other.ratio;
+  }
   // Within a factor either way: a deep page much faster than the first is not flat either.
   return Math.max(other.rps, row.rps) / Math.min(other.rps, row.rps) <= target.factor;
 }
