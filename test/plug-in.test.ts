@@ -1,12 +1,7 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { SignJWT } from 'jose';
-import { pino } from 'pino';
-import { createMemberRolesClient, type MemberRolesClient } from '../client/index.js';
-import { readConfig } from '../server/config.js';
-import { startService, type RunningService } from '../server/service.js';
-import { PLATFORM_KEY, onPostgres, type TestContext } from './support/context.js';
-import { scratchDatabase } from './support/database.js';
+import type { MemberRolesClient } from '../client/index.js';
+import { onPostgres, startTestService, type TestContext } from './support/context.js';
 import {
   AUDIENCE,
   ISSUER,
@@ -14,43 +9,20 @@ import {
   unsignedToken,
 } from './support/identity-provider.js';
 import { addActor, createOrg, roleOf, type TestOrg } from './support/scenario.js';
+import { statementLog } from './support/statement-log.js';
 
 // A product plugs in: its own permissions, its users acting by access token or through its
 // backend (the platform key on their behalf), their organizations.
-const lines: { requestId?: string; statements?: number }[] = [];
-const sink = new Writable({
-  write(chunk: Buffer, _encoding, done) {
-    for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line));
-    done();
-  },
-});
+const { logger, statementsOf } = statementLog();
 
 let idp: TestIdentityProvider;
-let service: RunningService;
-let drop: () => Promise<void>;
 let ctx: TestContext;
-const client = (credential?: string) =>
-  createMemberRolesClient({
-    baseUrl: service.url,
-    ...(credential ? { apiKey: credential } : {}),
-    retries: 0,
-  });
+const client = (credential?: string) => ctx.client(credential);
 
 beforeAll(async () => {
   idp = await new TestIdentityProvider().start();
-  const database = await scratchDatabase();
-  drop = () => database.drop();
-  service = await startService(
+  ctx = await startTestService(
     {
-      ...readConfig({}),
-      port: 0,
-      host: '127.0.0.1',
-      databaseUrl: database.url,
-      platformKey: PLATFORM_KEY,
-      demo: false,
-      rateLimitPerMinute: 0,
-      logLevel: 'info',
-      production: false,
       jwt: {
         jwksUrl: idp.url,
         issuer: ISSUER,
@@ -59,36 +31,16 @@ beforeAll(async () => {
         cooldownMs: 50,
       },
     },
-    pino({ level: 'info' }, sink),
+    logger,
   );
-  ctx = {
-    service,
-    databaseUrl: database.url,
-    url: service.url,
-    client,
-    platform: client(PLATFORM_KEY),
-    stop: async () => {
-      await service.stop();
-    },
-  };
 });
 afterAll(async () => {
-  await service.stop();
-  await drop();
+  await ctx.stop();
   await idp.stop();
 });
 
 const memberPath = '/v1/organizations/{orgId}/members/{userId}' as const;
 const engine = onPostgres ? 'PostgreSQL' : 'PGlite';
-
-async function statementsOf(requestId: string): Promise<number | undefined> {
-  for (let i = 0; i < 50; i += 1) {
-    const line = lines.find((l) => l.requestId === requestId);
-    if (line?.statements !== undefined) return line.statements;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return undefined;
-}
 
 /** A user with a token, added to the organization with the role given. */
 async function tokenUser(
@@ -444,7 +396,7 @@ describe(`organizations as a whole (${engine})`, () => {
       params: { path: { orgId: org.orgId } },
     });
     expect(after.response.status).toBe(404);
-    const db = service.database.db;
+    const db = ctx.service.database.db;
     for (const table of ['memberships', 'roles', 'api_keys', 'audit_events'] as const) {
       const rows = await db
         .selectFrom(table)

@@ -1,78 +1,27 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { pino } from 'pino';
-import { createMemberRolesClient } from '../client/index.js';
-import { readConfig } from '../server/config.js';
-import { startService, type RunningService } from '../server/service.js';
-import { PLATFORM_KEY, onPostgres, type TestContext } from './support/context.js';
-import { scratchDatabase } from './support/database.js';
+import { onPostgres, startTestService, type TestContext } from './support/context.js';
 import { addActor, createOrg, type TestActor, type TestOrg } from './support/scenario.js';
+import { statementLog } from './support/statement-log.js';
 
 // Every request's log line says how many database statements (round trips) it took, BEGIN and
 // COMMIT included; these tests pin the counts of the hot paths, so a regression fails CI.
-const lines: { requestId?: string; statements?: number; operationId?: string }[] = [];
-const sink = new Writable({
-  write(chunk: Buffer, _encoding, done) {
-    for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line));
-    done();
-  },
-});
+const { logger, statementsOf } = statementLog();
 
-let service: RunningService;
-let drop: () => Promise<void>;
 let ctx: TestContext;
 let org: TestOrg;
 let admin: TestActor;
 let target: TestActor;
 
 beforeAll(async () => {
-  const database = await scratchDatabase();
-  drop = () => database.drop();
-  service = await startService(
-    {
-      ...readConfig({}),
-      port: 0,
-      host: '127.0.0.1',
-      databaseUrl: database.url,
-      platformKey: PLATFORM_KEY,
-      demo: false,
-      // Rate limiting on: its accounting must not cost a statement.
-      rateLimitPerMinute: 100_000,
-      logLevel: 'info',
-      production: false,
-    },
-    pino({ level: 'info' }, sink),
-  );
-  const client = (apiKey?: string) =>
-    createMemberRolesClient({ baseUrl: service.url, ...(apiKey ? { apiKey } : {}), retries: 0 });
-  ctx = {
-    service,
-    databaseUrl: database.url,
-    url: service.url,
-    client,
-    platform: client(PLATFORM_KEY),
-    stop: async () => {
-      await service.stop();
-    },
-  };
+  // Rate limiting on: its accounting must not cost a statement.
+  ctx = await startTestService({ rateLimitPerMinute: 100_000 }, logger);
   org = await createOrg(ctx);
   admin = await addActor(ctx, org, 'admin');
   target = await addActor(ctx, org, 'member');
 });
 afterAll(async () => {
-  await service.stop();
-  await drop();
+  await ctx.stop();
 });
-
-/** The statements the request with this id took, from its log line. */
-async function statementsOf(requestId: string): Promise<number> {
-  for (let i = 0; i < 50; i += 1) {
-    const line = lines.find((l) => l.requestId === requestId);
-    if (line?.statements !== undefined) return line.statements;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`no log line for request ${requestId}`);
-}
 
 let sequence = 0;
 const requestId = () => `round-trips-${(sequence += 1)}`;

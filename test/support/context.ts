@@ -1,4 +1,5 @@
 import { createMemberRolesClient, type MemberRolesClient } from '../../client/index.js';
+import type { Logger } from 'pino';
 import { readConfig, type Config } from '../../server/config.js';
 import { startService, type RunningService } from '../../server/service.js';
 import { onPostgres, scratchDatabase } from './database.js';
@@ -17,20 +18,28 @@ export interface TestContext {
   stop(): Promise<void>;
 }
 
-export async function startTestService(overrides: Partial<Config> = {}): Promise<TestContext> {
+/** A service on a scratch database; `logger` receives its logs (silent without one). */
+export async function startTestService(
+  overrides: Partial<Config> = {},
+  logger?: Logger,
+): Promise<TestContext> {
   const database = await scratchDatabase();
-  const service = await startService({
-    ...readConfig({}),
-    port: 0,
-    host: '127.0.0.1',
-    databaseUrl: database.url,
-    platformKey: PLATFORM_KEY,
-    demo: false,
-    rateLimitPerMinute: 0,
-    logLevel: 'silent',
-    production: false,
-    ...overrides,
-  });
+  const service = await startService(
+    {
+      ...readConfig({}),
+      port: 0,
+      host: '127.0.0.1',
+      databaseUrl: database.url,
+      platformKey: PLATFORM_KEY,
+      demo: false,
+      rateLimitPerMinute: 0,
+      logLevel: 'silent',
+      production: false,
+      ...(logger ? { logLevel: 'info' } : {}),
+      ...overrides,
+    },
+    logger,
+  );
   const client = (apiKey?: string) =>
     createMemberRolesClient({ baseUrl: service.url, ...(apiKey ? { apiKey } : {}), retries: 0 });
   return {
