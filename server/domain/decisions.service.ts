@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { canonical } from './canonical.js';
 import { preparedRead, type Caller } from '../storage/access.repository.js';
 import {
   readDecisionFacts,
@@ -370,16 +371,6 @@ interface Paged {
 /** What must stay the same from page to page: the whole request but the token. */
 function listOf(kind: string, request: Paged): string {
   const { page, ...rest } = request;
-  const canonical = (value: unknown): unknown =>
-    Array.isArray(value)
-      ? value.map(canonical)
-      : value && typeof value === 'object'
-        ? Object.fromEntries(
-            Object.keys(value)
-              .sort()
-              .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-          )
-        : value;
   const same = { ...rest, limit: page?.limit ?? DEFAULT_PAGE, properties: page?.properties };
   const digest = createHash('sha256')
     .update(JSON.stringify(canonical(same)))

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonical } from '../domain/canonical.js';
 import type { Logger } from 'pino';
 import { requireAuthenticated } from '../domain/access.js';
 import type { DomainDeps, RequestContext } from '../domain/context.js';
@@ -83,16 +84,6 @@ const pick = (headers: Record<string, string>, names: string[]) =>
  * parameters (`a%7Cb` and `a|b` are one user) and the body.
  */
 function fingerprint(req: ServiceRequest): string {
-  const canonical = (value: unknown): unknown =>
-    Array.isArray(value)
-      ? value.map(canonical)
-      : value && typeof value === 'object'
-        ? Object.fromEntries(
-            Object.keys(value)
-              .sort()
-              .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-          )
-        : value;
   return createHash('sha256')
     .update(JSON.stringify([req.operationId, canonical(req.params), canonical(req.body ?? null)]))
     .digest('hex');
