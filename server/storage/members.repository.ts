@@ -2,6 +2,7 @@ import { sql, type Insertable } from 'kysely';
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
 import { actorUserId, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
+import { likePattern } from './like.js';
 import type { MembershipRow, MembershipsTable } from './schema.js';
 
 /** A membership with its role and teams: everything its representation shows. */
@@ -69,11 +70,6 @@ export function currentMemberFact(ex: Executor, orgId: string) {
 
 export async function findOwner(ex: Executor, orgId: string): Promise<MemberRecord | undefined> {
   return membersWithRoles(ex, orgId).where('m.role_id', '=', 'owner').executeTakeFirst();
-}
-
-/** Escapes LIKE wildcards so a search term is matched literally. */
-function likePattern(term: string): string {
-  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /** A page of members, as a fact asked together with the actor (see access.repository). */

@@ -1,4 +1,5 @@
 import type { Executor } from './database.js';
+import { likePattern } from './like.js';
 import type { OrganizationRow, OrganizationsTable } from './schema.js';
 import { sql, type Insertable } from 'kysely';
 
@@ -54,7 +55,7 @@ export async function listOrganizations(
 ): Promise<OrganizationRow[]> {
   let query = ex.selectFrom('organizations as o').selectAll('o');
   if (filter.q) {
-    const pattern = `%${filter.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const pattern = likePattern(filter.q);
     query = query.where((eb) =>
       eb.or([eb('o.name', 'ilike', pattern), eb('o.slug', 'ilike', pattern)]),
     );
