@@ -132,10 +132,10 @@ export interface paths {
     head?: never;
     /**
      * Update an organization
-     * @description Renames the organization or changes its slug. Send at least one field; fields left out keep
-     *     their value.
+     * @description Renames the organization, changes its slug or its seats (`maxMembers`). Send at least one
+     *     field; fields left out keep their value.
      *
-     *     **Permission:** `org:manage`.
+     *     **Permission:** `org:manage` for `name` and `slug`; `billing:manage` for `maxMembers`.
      *
      *     **Rules:**
      *     - The `slug` is unique across the service (`409 SLUG_TAKEN`).
@@ -214,6 +214,9 @@ export interface paths {
      *     - Without `roleId` the member gets the organization's default role (`member` unless a
      *       custom role was made the default).
      *     - One membership per user per organization: adding an existing member is `409 MEMBER_EXISTS`.
+     *     - **Seats:** when members plus pending invitations already fill the organization's
+     *       `maxMembers`, the answer is `409 SEAT_LIMIT_REACHED`, under any interleaving of concurrent
+     *       requests.
      *     - The new member is `active`. Writes a `member.added` audit event in the same transaction.
      *
      *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
@@ -1786,6 +1789,438 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/organizations/{orgId}/members/batch': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Change many members at once
+     * @description Up to 100 member changes in one request: `add` (as `addMember`), `set_role` (as
+     *     `setMemberRole`), `update` (as `updateMember`) and `remove` (as `removeMember`).
+     *
+     *     **Each item** follows exactly the rules of its single operation, in order (a later item sees
+     *     what the earlier ones did), and writes its own audit events. The answer is `200` with one
+     *     result per item: the status and body its single operation would have answered (the
+     *     resource, or the item's problem with its own `code`).
+     *
+     *     **`atomic: true`:** all items apply or none. If any item is refused, nothing is applied and
+     *     nothing is written to the audit trail: `409 BATCH_FAILED`, whose `results` give every item's
+     *     result.
+     *
+     *     **Idempotency:** one `Idempotency-Key` covers the whole batch: a retry with the same key and
+     *     body returns the first answer and applies nothing more.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['batchMembers'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/invitations': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * List invitations
+     * @description Lists the organization's invitations, oldest first, optionally filtered by status and email.
+     *     An invitation whose `expiresAt` has passed is listed as `expired` (and found by
+     *     `status=expired`, not by `status=pending`).
+     *
+     *     **Permission:** `members:read`.
+     *
+     *     **Pagination:** keyset pagination, `limit` (1–100, default 50) and the opaque `cursor` from
+     *     `nextCursor`, with the same filters.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    get: operations['listInvitations'];
+    put?: never;
+    /**
+     * Invite someone by email
+     * @description Invites an email address to join the organization with a role and, optionally, teams. The
+     *     answer carries the invitation's token (`mri_…`), shown this once and stored only as a hash:
+     *     put it in the link you send. Accepting it (`acceptInvitation`) creates the membership.
+     *
+     *     **Permission:** `members:invite`, and every permission of the role the invitation carries,
+     *     the one named by `roleId` or else the default role (privilege ceiling; `403 PRIVILEGE_CEILING`
+     *     otherwise). The same check is made again when the invitation is accepted.
+     *
+     *     **Rules:**
+     *     - **Nobody joins as owner:** `roleId: owner` is rejected with `400 VALIDATION_FAILED`.
+     *     - One pending invitation per email address (compared case-insensitively):
+     *       `409 INVITATION_EXISTS` otherwise; resend or revoke the one there is.
+     *     - Someone already a member under this email: `409 MEMBER_EXISTS`.
+     *     - **Seats:** a pending invitation holds a seat. When members plus pending invitations already
+     *       fill `maxMembers`, the answer is `409 SEAT_LIMIT_REACHED`, under any interleaving of
+     *       concurrent requests.
+     *     - The teams must be teams of the organization (`400 VALIDATION_FAILED` otherwise).
+     *     - Expires after `expiresInDays` (default 7). Writes an `invitation.created` audit event in the
+     *       same transaction.
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['createInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/invitations/batch': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Invite many people at once
+     * @description Up to 100 invitations in one request, each as `createInvitation` (each item's answer carries
+     *     its token, shown this once).
+     *
+     *     **Each item** follows exactly the rules of its single operation, in order (a later item sees
+     *     what the earlier ones did), and writes its own audit events. The answer is `200` with one
+     *     result per item: the status and body its single operation would have answered (the
+     *     resource, or the item's problem with its own `code`).
+     *
+     *     **`atomic: true`:** all items apply or none. If any item is refused, nothing is applied and
+     *     nothing is written to the audit trail: `409 BATCH_FAILED`, whose `results` give every item's
+     *     result.
+     *
+     *     **Idempotency:** one `Idempotency-Key` covers the whole batch: a retry with the same key and
+     *     body returns the first answer and applies nothing more.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['batchInvitations'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/invitations/{invitationId}': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The invitation.
+         * @example inv_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        invitationId: components['parameters']['InvitationId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * Get an invitation
+     * @description Returns one invitation (never its token). One whose `expiresAt` has passed shows `expired`.
+     *
+     *     **Permission:** `members:read`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    get: operations['getInvitation'];
+    put?: never;
+    post?: never;
+    /**
+     * Revoke an invitation
+     * @description Revokes a pending invitation: its token no longer works and its seat is free. Writes an
+     *     `invitation.revoked` audit event.
+     *
+     *     **Permission:** `members:invite`.
+     *
+     *     **Rules:** only a pending invitation can be revoked (`409 INVITATION_NOT_PENDING`; an expired
+     *     one is `410 INVITATION_EXPIRED`).
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    delete: operations['revokeInvitation'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/invitations/{invitationId}/resend': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The invitation.
+         * @example inv_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        invitationId: components['parameters']['InvitationId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resend an invitation
+     * @description Mints a new token and a new expiry (the invitation's `expiresInDays` from now) for a pending
+     *     or expired invitation; the previous token stops working at once. The answer carries the new
+     *     token, shown this once. Writes an `invitation.resent` audit event.
+     *
+     *     **Permission:** `members:invite`, and every permission of the invitation's role (privilege
+     *     ceiling), as when inviting.
+     *
+     *     **Rules:** an accepted, declined or revoked invitation cannot be resent
+     *     (`409 INVITATION_NOT_PENDING`). Resending an expired invitation takes its seat again
+     *     (`409 SEAT_LIMIT_REACHED` when none is free), and `409 INVITATION_EXISTS` if another pending
+     *     invitation for the email was made meanwhile.
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['resendInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/invitations/accept': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Accept an invitation
+     * @description Your backend, with the platform key, vouches that the signed-in user owns `email` and accepts
+     *     the invitation the token names for them: the membership and its team memberships are created
+     *     in one transaction, with `invitation.accepted` and `member.added` audit events.
+     *
+     *     **Permission:** the platform key (without `On-Behalf-Of`).
+     *
+     *     **Rules:**
+     *     - `email` must be the invitation's, compared case-insensitively
+     *       (`403 INVITATION_EMAIL_MISMATCH`).
+     *     - An expired invitation is `410 INVITATION_EXPIRED`; one already accepted, declined or
+     *       revoked is `409 INVITATION_NOT_PENDING`; an unknown token is `404 NOT_FOUND`.
+     *     - The privilege ceiling is checked again, against the inviter's role now: an inviter who lost
+     *       a permission of the invited role, or is no longer an active member, makes the invitation
+     *       `409 INVITATION_INVALIDATED`.
+     *     - The user already a member: `409 MEMBER_EXISTS`. Seats: the invitation already holds one,
+     *       unless `maxMembers` was lowered meanwhile (`409 SEAT_LIMIT_REACHED`).
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     */
+    post: operations['acceptInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/invitations/decline': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Decline an invitation
+     * @description The invited person declines: the invitation the token names becomes `declined`, its seat is
+     *     free, and an `invitation.declined` audit event is written.
+     *
+     *     **Permission:** the platform key (without `On-Behalf-Of`).
+     *
+     *     **Rules:** an expired invitation is `410 INVITATION_EXPIRED`; one no longer pending is
+     *     `409 INVITATION_NOT_PENDING`; an unknown token is `404 NOT_FOUND`.
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     */
+    post: operations['declineInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/.well-known/authzen-configuration': {
     parameters: {
       query?: never;
@@ -2320,6 +2755,25 @@ export interface components {
        * @example 1
        */
       version: number;
+      /**
+       * Format: int32
+       * @description Seats: members plus pending invitations never exceed it (`null`: unlimited). Set with
+       *     `billing:manage`.
+       * @example 25
+       */
+      maxMembers: number | null;
+      /**
+       * Format: int32
+       * @description Members of the organization, active or suspended.
+       * @example 12
+       */
+      memberCount: number;
+      /**
+       * Format: int32
+       * @description Invitations still pending (not expired); each holds a seat.
+       * @example 3
+       */
+      pendingInvitationCount: number;
     };
     /**
      * OrganizationList
@@ -2372,6 +2826,13 @@ export interface components {
      *     | 500 | `INTERNAL` | an unexpected error; nothing was changed |
      *     | 503 | `SERVICE_UNAVAILABLE` | the service cannot reach its database; nothing was changed; retry after `Retry-After` seconds |
      *     | 503 | `COMMIT_OUTCOME_UNKNOWN` | the connection to the database was lost while a change was committing: it may or may not have been applied; read the resource, or replay with the same `Idempotency-Key` |
+     *     | 403 | `INVITATION_EMAIL_MISMATCH` | the invitation was sent to another email address than the one vouched for at acceptance |
+     *     | 409 | `INVITATION_EXISTS` | a pending invitation for this email (case-insensitively) already exists in the organization; resend or revoke it |
+     *     | 409 | `INVITATION_NOT_PENDING` | the invitation was already accepted, declined or revoked |
+     *     | 409 | `INVITATION_INVALIDATED` | the inviter no longer holds every permission of the invited role (or left, or the role is gone); invite again |
+     *     | 409 | `SEAT_LIMIT_REACHED` | members plus pending invitations already fill the organization's `maxMembers` |
+     *     | 409 | `BATCH_FAILED` | an `atomic` batch had a refused item, so none was applied; `results` says which and why |
+     *     | 410 | `INVITATION_EXPIRED` | the invitation expired; resend it for a new token and expiry |
      * @example PRIVILEGE_CEILING
      * @enum {string}
      */
@@ -2410,7 +2871,14 @@ export interface components {
       | 'HEADERS_TOO_LARGE'
       | 'INTERNAL'
       | 'SERVICE_UNAVAILABLE'
-      | 'COMMIT_OUTCOME_UNKNOWN';
+      | 'COMMIT_OUTCOME_UNKNOWN'
+      | 'INVITATION_EXISTS'
+      | 'INVITATION_NOT_PENDING'
+      | 'INVITATION_INVALIDATED'
+      | 'INVITATION_EMAIL_MISMATCH'
+      | 'INVITATION_EXPIRED'
+      | 'SEAT_LIMIT_REACHED'
+      | 'BATCH_FAILED';
     /**
      * ProblemFieldError
      * @description One reason why a request failed validation.
@@ -2433,93 +2901,6 @@ export interface components {
        * @example must match pattern "^(owner|admin|member|viewer|role_[0-9A-HJKMNP-TV-Z]{26})$"
        */
       message: string;
-    };
-    /**
-     * Problem
-     * @description A problem detail (RFC 9457), served as `application/problem+json` for every 4xx and 5xx
-     *     response. Branch on `code`, not on `title` or `detail`. A problem never contains stack
-     *     traces, SQL or data of other organizations.
-     */
-    Problem: {
-      /**
-       * Format: uri-reference
-       * @description A URI reference identifying the problem type. It is stable for a given `code`
-       *     (`/problems/` followed by the code in kebab case), and the service serves a short page
-       *     there saying what the code means and what to do about it (`getProblemType`).
-       * @example /problems/privilege-ceiling
-       */
-      type: string;
-      /**
-       * @description A short, human-readable summary of the problem type. It does not change between occurrences.
-       * @example Privilege ceiling
-       */
-      title: string;
-      /**
-       * Format: int32
-       * @description The HTTP status code of this response.
-       * @example 403
-       */
-      status: number;
-      /**
-       * @description A human-readable explanation of this occurrence.
-       * @example You cannot grant the permission billing:manage, which your role does not hold.
-       */
-      detail?: string;
-      /**
-       * @description The path of the request that failed.
-       * @example /v1/organizations/org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2/members/auth0%7C654a2f4d1b3c4e9a8d2f3c1b/role
-       */
-      instance?: string;
-      code: components['schemas']['ErrorCode'];
-      /**
-       * @description The request id, as in the `X-Request-Id` response header. Quote it when you report a problem.
-       * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
-       */
-      requestId: string;
-      /** @description For `VALIDATION_FAILED`, the reasons the request was rejected: every one, up to the first 50. */
-      errors?: components['schemas']['ProblemFieldError'][];
-    };
-    /**
-     * NewMemberUser
-     * @description The user who becomes the first member and owner of a new organization, as known to your identity provider.
-     */
-    NewMemberUser: {
-      userId: components['schemas']['UserId'];
-      /**
-       * Format: email
-       * @description Email address.
-       * @example alice@acme.com
-       */
-      email: string;
-      /**
-       * @description Display name.
-       * @example Alice Martin
-       */
-      name?: string;
-      /**
-       * Format: uri
-       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
-       *     may render it, so `javascript:` or `data:` URLs are refused.
-       * @example https://cdn.acme.com/avatars/alice.png
-       */
-      imageUrl?: string;
-    };
-    /**
-     * OrganizationCreate
-     * @description A new organization and the user who becomes its owner.
-     */
-    OrganizationCreate: {
-      /**
-       * @description Display name.
-       * @example Acme Corporation
-       */
-      name: string;
-      /**
-       * @description URL-friendly name, unique across the service (`409 SLUG_TAKEN` otherwise).
-       * @example acme
-       */
-      slug: string;
-      owner: components['schemas']['NewMemberUser'];
     };
     /**
      * User
@@ -2664,6 +3045,194 @@ export interface components {
       version: number;
     };
     /**
+     * InvitationId
+     * @description Identifier of an invitation, `inv_` followed by a ULID.
+     * @example inv_01JDQ4A1B2C3D4E5F6G7H8J9K0
+     */
+    InvitationId: string;
+    /**
+     * InvitationEmail
+     * Format: email
+     * @description The email address invited. Only a user vouched for by your backend as owning this address can
+     *     accept (compared case-insensitively).
+     * @example dana@example.com
+     */
+    InvitationEmail: string;
+    /**
+     * InvitationStatus
+     * @description Where an invitation stands: `pending` until it is accepted, declined or revoked, or until
+     *     `expiresAt` passes (then `expired`). Only a pending invitation holds a seat.
+     * @example pending
+     * @enum {string}
+     */
+    InvitationStatus: 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
+    /**
+     * InvitationToken
+     * @description The secret of an invitation, to put in the link you send to the invited person. Answered once,
+     *     by `createInvitation` and by `resendInvitation`, and stored only as a hash; a resend kills the
+     *     previous token.
+     * @example mri_8Hq2vX9kLm3NpR5sT7uW1yZ4aB6cD8eF0gH2jK4mN6p
+     */
+    InvitationToken: string;
+    /**
+     * InvitationCreated
+     * @description An invitation just created or resent, with its token. The token is shown once, in this answer
+     *     only, and stored only as a hash: put it in the link you send now.
+     */
+    InvitationCreated: {
+      id: components['schemas']['InvitationId'];
+      organizationId: components['schemas']['OrganizationId'];
+      email: components['schemas']['InvitationEmail'];
+      role: components['schemas']['RoleRef'];
+      /** @description The teams the member joins on acceptance (a team deleted meanwhile is left out). */
+      teams: components['schemas']['MemberTeam'][];
+      status: components['schemas']['InvitationStatus'];
+      /** @description The member who sent the invitation (or last resent it). */
+      invitedBy: components['schemas']['UserId'] | null;
+      /**
+       * Format: date-time
+       * @description When the invitation was created.
+       * @example 2026-11-22T10:00:00Z
+       */
+      createdAt: string;
+      /**
+       * Format: date-time
+       * @description When the invitation expires; a resend sets a new time.
+       * @example 2026-11-29T10:00:00Z
+       */
+      expiresAt: string;
+      /**
+       * Format: date-time
+       * @description When it was accepted, declined or revoked; `null` otherwise.
+       * @example null
+       */
+      respondedAt: string | null;
+      /**
+       * Format: int32
+       * @description Steps on every change of the invitation; also its strong `ETag` (`"2"`).
+       * @example 1
+       */
+      version: number;
+      token: components['schemas']['InvitationToken'];
+    };
+    /**
+     * Problem
+     * @description A problem detail (RFC 9457), served as `application/problem+json` for every 4xx and 5xx
+     *     response. Branch on `code`, not on `title` or `detail`. A problem never contains stack
+     *     traces, SQL or data of other organizations.
+     */
+    Problem: {
+      /**
+       * Format: uri-reference
+       * @description A URI reference identifying the problem type. It is stable for a given `code`
+       *     (`/problems/` followed by the code in kebab case), and the service serves a short page
+       *     there saying what the code means and what to do about it (`getProblemType`).
+       * @example /problems/privilege-ceiling
+       */
+      type: string;
+      /**
+       * @description A short, human-readable summary of the problem type. It does not change between occurrences.
+       * @example Privilege ceiling
+       */
+      title: string;
+      /**
+       * Format: int32
+       * @description The HTTP status code of this response.
+       * @example 403
+       */
+      status: number;
+      /**
+       * @description A human-readable explanation of this occurrence.
+       * @example You cannot grant the permission billing:manage, which your role does not hold.
+       */
+      detail?: string;
+      /**
+       * @description The path of the request that failed.
+       * @example /v1/organizations/org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2/members/auth0%7C654a2f4d1b3c4e9a8d2f3c1b/role
+       */
+      instance?: string;
+      code: components['schemas']['ErrorCode'];
+      /**
+       * @description The request id, as in the `X-Request-Id` response header. Quote it when you report a problem.
+       * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+       */
+      requestId: string;
+      /** @description For `VALIDATION_FAILED`, the reasons the request was rejected: every one, up to the first 50. */
+      errors?: components['schemas']['ProblemFieldError'][];
+      /**
+       * @description For `BATCH_FAILED`, every item's result: the refused items with their problems, the others
+       *     with what they would have answered (none of them was applied).
+       */
+      results?: components['schemas']['BatchItemResult'][];
+    };
+    /**
+     * BatchItemResult
+     * @description What became of one item of a batch: the status and body its single operation would have
+     *     answered (the member or invitation, the item's problem, or `null` for a removal).
+     */
+    BatchItemResult: {
+      /**
+       * Format: int32
+       * @description The item's position in the request, from 0.
+       * @example 0
+       */
+      index: number;
+      /**
+       * Format: int32
+       * @description The HTTP status the item's single operation would have answered.
+       * @example 200
+       */
+      status: number;
+      /** @description The item's answer. */
+      body:
+        | components['schemas']['Member']
+        | components['schemas']['InvitationCreated']
+        | components['schemas']['Problem']
+        | null;
+    };
+    /**
+     * NewMemberUser
+     * @description The user who becomes the first member and owner of a new organization, as known to your identity provider.
+     */
+    NewMemberUser: {
+      userId: components['schemas']['UserId'];
+      /**
+       * Format: email
+       * @description Email address.
+       * @example alice@acme.com
+       */
+      email: string;
+      /**
+       * @description Display name.
+       * @example Alice Martin
+       */
+      name?: string;
+      /**
+       * Format: uri
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
+       * @example https://cdn.acme.com/avatars/alice.png
+       */
+      imageUrl?: string;
+    };
+    /**
+     * OrganizationCreate
+     * @description A new organization and the user who becomes its owner.
+     */
+    OrganizationCreate: {
+      /**
+       * @description Display name.
+       * @example Acme Corporation
+       */
+      name: string;
+      /**
+       * @description URL-friendly name, unique across the service (`409 SLUG_TAKEN` otherwise).
+       * @example acme
+       */
+      slug: string;
+      owner: components['schemas']['NewMemberUser'];
+    };
+    /**
      * ApiKeyId
      * @description Identifier of an API key, `key_` followed by a ULID. It is not the secret.
      * @example key_01JDQ41N5P6Q7R8S9T0V1W2X3Y
@@ -2731,6 +3300,13 @@ export interface components {
        * @example acme-inc
        */
       slug?: string;
+      /**
+       * Format: int32
+       * @description Seats (`null`: unlimited). Needs `billing:manage`. It may be set below the seats in use:
+       *     nobody is removed, but no seat is taken until enough are free.
+       * @example 25
+       */
+      maxMembers?: number | null;
     };
     /**
      * MemberList
@@ -3186,7 +3762,12 @@ export interface components {
       | 'team_member.role_changed'
       | 'team_member.removed'
       | 'api_key.created'
-      | 'api_key.revoked';
+      | 'api_key.revoked'
+      | 'invitation.created'
+      | 'invitation.resent'
+      | 'invitation.revoked'
+      | 'invitation.accepted'
+      | 'invitation.declined';
     /**
      * AuditEventId
      * @description Identifier of an audit event, `evt_` followed by a ULID.
@@ -3796,6 +4377,259 @@ export interface components {
       }[];
     };
     /**
+     * MemberBatchAdd
+     * @description A batch item: add a member, exactly as `addMember` does.
+     *     Without `roleId` the member gets the organization's default role. Nobody joins as owner:
+     *     `roleId: owner` is rejected with `400 VALIDATION_FAILED` (add the member, then transfer ownership).
+     */
+    MemberBatchAdd: {
+      /**
+       * @description What to do. (enum property replaced by openapi-typescript)
+       * @enum {string}
+       */
+      op: 'add';
+      userId: components['schemas']['UserId'];
+      /**
+       * Format: email
+       * @description Email address.
+       * @example bob@example.com
+       */
+      email: string;
+      /**
+       * @description Display name.
+       * @example Bob Stone
+       */
+      name?: string;
+      /**
+       * Format: uri
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
+       * @example https://cdn.example.com/avatars/bob.png
+       */
+      imageUrl?: string;
+      /**
+       * @description The role to give. Any role but `owner`; every permission of the role must be held by the
+       *     caller (privilege ceiling). Defaults to the organization's default role.
+       * @example member
+       */
+      roleId?: components['schemas']['RoleId'];
+    };
+    /**
+     * MemberBatchSetRole
+     * @description A batch item: set a member's role, exactly as `setMemberRole` does.
+     */
+    MemberBatchSetRole: {
+      /**
+       * @description What to do. (enum property replaced by openapi-typescript)
+       * @enum {string}
+       */
+      op: 'set_role';
+      userId: components['schemas']['UserId'];
+      roleId: components['schemas']['RoleId'];
+    };
+    /**
+     * MemberBatchUpdate
+     * @description A batch item: change a member's role and/or status, exactly as `updateMember` does (at least
+     *     one of the two).
+     */
+    MemberBatchUpdate:
+      | {
+          /**
+           * @description What to do. (enum property replaced by openapi-typescript)
+           * @enum {string}
+           */
+          op: 'update';
+          userId: components['schemas']['UserId'];
+          roleId?: components['schemas']['RoleId'];
+          status?: components['schemas']['MemberStatus'];
+        }
+      | unknown
+      | unknown;
+    /**
+     * MemberBatchRemove
+     * @description A batch item: remove a member, exactly as `removeMember` does.
+     */
+    MemberBatchRemove: {
+      /**
+       * @description What to do. (enum property replaced by openapi-typescript)
+       * @enum {string}
+       */
+      op: 'remove';
+      userId: components['schemas']['UserId'];
+    };
+    /**
+     * MemberBatchOperation
+     * @description One change of a member batch, named by `op`.
+     */
+    MemberBatchOperation:
+      | components['schemas']['MemberBatchAdd']
+      | components['schemas']['MemberBatchSetRole']
+      | components['schemas']['MemberBatchUpdate']
+      | components['schemas']['MemberBatchRemove'];
+    /**
+     * MemberBatch
+     * @description Up to 100 member changes, carried out in order, each under exactly the rules of its single
+     *     operation and with its own audit events.
+     */
+    MemberBatch: {
+      /** @description The changes, in the order they are carried out. */
+      operations: components['schemas']['MemberBatchOperation'][];
+      /**
+       * @description `true`: all items apply or none (then `409 BATCH_FAILED`, with every item's result).
+       *     `false` (the default): each item applies or not on its own.
+       * @default false
+       * @example false
+       */
+      atomic?: boolean;
+    };
+    /**
+     * BatchResult
+     * @description Every item's result, in the order of the request.
+     */
+    BatchResult: {
+      /** @description One result per item. */
+      results: components['schemas']['BatchItemResult'][];
+    };
+    /**
+     * Invitation
+     * @description An invitation to join the organization, by email. Its token is never shown again after
+     *     `createInvitation` or `resendInvitation` answered it.
+     */
+    Invitation: {
+      id: components['schemas']['InvitationId'];
+      organizationId: components['schemas']['OrganizationId'];
+      email: components['schemas']['InvitationEmail'];
+      role: components['schemas']['RoleRef'];
+      /** @description The teams the member joins on acceptance (a team deleted meanwhile is left out). */
+      teams: components['schemas']['MemberTeam'][];
+      status: components['schemas']['InvitationStatus'];
+      /** @description The member who sent the invitation (or last resent it). */
+      invitedBy: components['schemas']['UserId'] | null;
+      /**
+       * Format: date-time
+       * @description When the invitation was created.
+       * @example 2026-11-22T10:00:00Z
+       */
+      createdAt: string;
+      /**
+       * Format: date-time
+       * @description When the invitation expires; a resend sets a new time.
+       * @example 2026-11-29T10:00:00Z
+       */
+      expiresAt: string;
+      /**
+       * Format: date-time
+       * @description When it was accepted, declined or revoked; `null` otherwise.
+       * @example null
+       */
+      respondedAt: string | null;
+      /**
+       * Format: int32
+       * @description Steps on every change of the invitation; also its strong `ETag` (`"2"`).
+       * @example 1
+       */
+      version: number;
+    };
+    /**
+     * InvitationList
+     * @description One page of invitations.
+     */
+    InvitationList: {
+      /** @description The invitations on this page, newest last. */
+      data: components['schemas']['Invitation'][];
+      /**
+       * @description Pass as `cursor` to get the next page; `null` on the last page.
+       * @example eyJrIjoiaW52XzAxSkRRNEExQjJDM0Q0RTVGNkc3SDhKOUswIn0
+       */
+      nextCursor: string | null;
+    };
+    /**
+     * InvitationTeamRequest
+     * @description A team of the organization the invited person joins on acceptance, with a team role.
+     */
+    InvitationTeamRequest: {
+      teamId: components['schemas']['TeamId'];
+      role: components['schemas']['TeamRole'];
+    };
+    /**
+     * InvitationCreate
+     * @description Whom to invite, with which role and teams. Without `roleId` the invitation carries the
+     *     organization's default role. Nobody joins as owner: `roleId: owner` is rejected with
+     *     `400 VALIDATION_FAILED`.
+     */
+    InvitationCreate: {
+      email: components['schemas']['InvitationEmail'];
+      /**
+       * @description The role the member gets on acceptance. Any role but `owner`; every permission of the role
+       *     must be held by the caller (privilege ceiling), when inviting and again, against the
+       *     inviter's role at that time, when the invitation is accepted.
+       * @example member
+       */
+      roleId?: components['schemas']['RoleId'];
+      /** @description Teams of the organization the member joins on acceptance (each at most once). */
+      teams?: components['schemas']['InvitationTeamRequest'][];
+      /**
+       * Format: int32
+       * @description Days until the invitation expires (and again from each resend).
+       * @default 7
+       * @example 7
+       */
+      expiresInDays?: number;
+    };
+    /**
+     * InvitationBatch
+     * @description Up to 100 invitations, created in order, each under exactly the rules of `createInvitation`
+     *     and with its own audit event.
+     */
+    InvitationBatch: {
+      /** @description The invitations, in the order they are created. */
+      invitations: components['schemas']['InvitationCreate'][];
+      /**
+       * @description `true`: all items apply or none (then `409 BATCH_FAILED`, with every item's result).
+       *     `false` (the default): each item applies or not on its own.
+       * @default false
+       * @example false
+       */
+      atomic?: boolean;
+    };
+    /**
+     * InvitationAccept
+     * @description Your backend vouches, with the platform key, that the signed-in user owns `email`; it must be
+     *     the invitation's (case-insensitively).
+     */
+    InvitationAccept: {
+      token: components['schemas']['InvitationToken'];
+      userId: components['schemas']['UserId'];
+      email: components['schemas']['InvitationEmail'];
+      /**
+       * @description Display name.
+       * @example Dana Reyes
+       */
+      name?: string;
+      /**
+       * Format: uri
+       * @description URL of an avatar image. Only `https:` and `http:` URLs are accepted: a client
+       *     may render it, so `javascript:` or `data:` URLs are refused.
+       * @example https://cdn.example.com/avatars/dana.png
+       */
+      imageUrl?: string;
+    };
+    /**
+     * InvitationAcceptance
+     * @description The accepted invitation and the membership it created.
+     */
+    InvitationAcceptance: {
+      invitation: components['schemas']['Invitation'];
+      member: components['schemas']['Member'];
+    };
+    /**
+     * InvitationDecline
+     * @description The token of the invitation the invited person declines.
+     */
+    InvitationDecline: {
+      token: components['schemas']['InvitationToken'];
+    };
+    /**
      * AuthzenConfiguration
      * @description This service's metadata as an AuthZEN policy decision point: its identifier and the URL of
      *     each endpoint it implements. The identifier is `MEMBER_ROLES_PUBLIC_URL` when the deployment
@@ -3921,6 +4755,8 @@ export interface components {
      *       key.
      *     - `ON_BEHALF_OF_REQUIRED`: the platform key reads every organization but changes memberships
      *       only on behalf of a member; send `On-Behalf-Of: <userId>`.
+     *     - `INVITATION_EMAIL_MISMATCH` (`acceptInvitation`): the invitation was sent to another email
+     *       address than the one vouched for.
      */
     Forbidden: {
       headers: {
@@ -4117,6 +4953,8 @@ export interface components {
      * @description Conflict with an existing membership. Nothing was changed.
      *     - `MEMBER_EXISTS`: the user is already a member of this organization (one membership per
      *       user per organization). Use `setMemberRole` to change their role.
+     *     - `SEAT_LIMIT_REACHED` (`addMember`): members plus pending invitations already fill the
+     *       organization's `maxMembers`.
      *     - `IDEMPOTENCY_KEY_IN_USE`: a request with the same `Idempotency-Key` is still being processed.
      */
     MemberConflict: {
@@ -4224,6 +5062,62 @@ export interface components {
      *       processed. Retry later to get its response.
      */
     ApiKeyConflict: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description Nothing was applied.
+     *     - `BATCH_FAILED`: the batch was `atomic` and at least one item was refused; `results` gives
+     *       every item's result (the refused ones with their problems).
+     *     - `IDEMPOTENCY_KEY_IN_USE`: a request with the same `Idempotency-Key` is still being processed.
+     */
+    BatchConflict: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description Conflict with the invitations or seats of the organization. Nothing was changed.
+     *     - `INVITATION_EXISTS`: a pending invitation for this email (compared case-insensitively)
+     *       already exists; resend it or revoke it.
+     *     - `INVITATION_NOT_PENDING`: the invitation was already accepted, declined or revoked.
+     *     - `INVITATION_INVALIDATED` (`acceptInvitation`): the inviter no longer holds every permission of
+     *       the invited role, is no longer an active member, or the role is gone; invite again.
+     *     - `SEAT_LIMIT_REACHED`: members plus pending invitations already fill `maxMembers`.
+     *     - `IDEMPOTENCY_KEY_IN_USE`: a request with the same `Idempotency-Key` is still being processed.
+     */
+    InvitationConflict: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
+     * @description `INVITATION_EXPIRED`: the invitation's `expiresAt` has passed. Nothing was changed; resend it
+     *     (`resendInvitation`) for a new token and expiry.
+     */
+    InvitationExpired: {
       headers: {
         'X-Request-Id': components['headers']['XRequestId'];
         'RateLimit-Limit': components['headers']['RateLimitLimit'];
@@ -4386,6 +5280,21 @@ export interface components {
      * @example key_01JDQ41N5P6Q7R8S9T0V1W2X3Y
      */
     ApiKeyId: components['schemas']['ApiKeyId'];
+    /**
+     * @description Only invitations with this status (`expired` includes pending ones whose time has passed).
+     * @example pending
+     */
+    InvitationStatusFilter: components['schemas']['InvitationStatus'];
+    /**
+     * @description Only invitations to this email address (compared case-insensitively).
+     * @example dana@example.com
+     */
+    InvitationEmailFilter: string;
+    /**
+     * @description The invitation.
+     * @example inv_01JDQ4A1B2C3D4E5F6G7H8J9K0
+     */
+    InvitationId: components['schemas']['InvitationId'];
     /**
      * @description An `ErrorCode` in lower case with hyphens, as it appears in a problem's `type`
      *     (`VALIDATION_FAILED` → `validation-failed`).
@@ -7176,6 +8085,688 @@ export interface operations {
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalError'];
       503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  batchMembers: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['MemberBatch'];
+      };
+    };
+    responses: {
+      /** @description Every item's result, in order. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BatchResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['BatchConflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  listInvitations: {
+    parameters: {
+      query?: {
+        /**
+         * @description Only invitations with this status (`expired` includes pending ones whose time has passed).
+         * @example pending
+         */
+        status?: components['parameters']['InvitationStatusFilter'];
+        /**
+         * @description Only invitations to this email address (compared case-insensitively).
+         * @example dana@example.com
+         */
+        email?: components['parameters']['InvitationEmailFilter'];
+        /**
+         * @description The most items to return on this page.
+         * @example 50
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description Where the page starts: the `nextCursor` of the previous page, unchanged. Leave it out for the
+         *     first page, and send the same filters with every page.
+         * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
+         */
+        cursor?: components['parameters']['Cursor'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page of invitations. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['InvitationList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createInvitation: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['InvitationCreate'];
+      };
+    };
+    responses: {
+      /** @description The invitation, with its token (shown once). */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          ETag: components['headers']['ETag'];
+          Location: components['headers']['Location'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['InvitationCreated'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['InvitationConflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  batchInvitations: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['InvitationBatch'];
+      };
+    };
+    responses: {
+      /** @description Every item's result, in order. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BatchResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['BatchConflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  getInvitation: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The invitation.
+         * @example inv_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        invitationId: components['parameters']['InvitationId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The invitation. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          ETag: components['headers']['ETag'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Invitation'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  revokeInvitation: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The invitation.
+         * @example inv_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        invitationId: components['parameters']['InvitationId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The invitation was revoked. */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['InvitationConflict'];
+      410: components['responses']['InvitationExpired'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  resendInvitation: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The invitation.
+         * @example inv_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        invitationId: components['parameters']['InvitationId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The invitation, with its new token (shown once). */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          ETag: components['headers']['ETag'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['InvitationCreated'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['InvitationConflict'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  acceptInvitation: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['InvitationAccept'];
+      };
+    };
+    responses: {
+      /** @description The accepted invitation and the new membership. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['InvitationAcceptance'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['InvitationConflict'];
+      410: components['responses']['InvitationExpired'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  declineInvitation: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['InvitationDecline'];
+      };
+    };
+    responses: {
+      /** @description The declined invitation. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Invitation'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['InvitationConflict'];
+      410: components['responses']['InvitationExpired'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
     };
   };
   getAuthzenConfiguration: {

@@ -14,6 +14,7 @@ export interface OrganizationsTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   version: Generated<number>;
+  max_members: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface RolesTable {
@@ -108,6 +109,30 @@ export interface ProductPermissionsTable {
   updated_at: Timestamp;
 }
 
+export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
+
+export interface InvitationsTable {
+  org_id: string;
+  id: string;
+  email: string;
+  role_id: string;
+  status: InvitationStatus;
+  invited_by: string | null;
+  token_hash: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  responded_at: Timestamp | null;
+  updated_at: Timestamp;
+  version: Generated<number>;
+}
+
+export interface InvitationTeamsTable {
+  org_id: string;
+  invitation_id: string;
+  team_id: string;
+  role: 'lead' | 'member';
+}
+
 export interface Database {
   service_settings: ServiceSettingsTable;
   organizations: OrganizationsTable;
@@ -119,6 +144,8 @@ export interface Database {
   audit_events: AuditEventsTable;
   idempotency_keys: IdempotencyKeysTable;
   product_permissions: ProductPermissionsTable;
+  invitations: InvitationsTable;
+  invitation_teams: InvitationTeamsTable;
 }
 
 export type OrganizationRow = Selectable<OrganizationsTable>;
