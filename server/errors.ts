@@ -41,6 +41,13 @@ export const ERROR_STATUS = {
   INTERNAL: 500,
   SERVICE_UNAVAILABLE: 503,
   COMMIT_OUTCOME_UNKNOWN: 503,
+  INVITATION_EXISTS: 409,
+  INVITATION_NOT_PENDING: 409,
+  INVITATION_INVALIDATED: 409,
+  INVITATION_EMAIL_MISMATCH: 403,
+  INVITATION_EXPIRED: 410,
+  SEAT_LIMIT_REACHED: 409,
+  BATCH_FAILED: 409,
 } as const satisfies Record<ErrorCode, number>;
 
 export interface FieldError {
@@ -58,6 +65,8 @@ export class AppError extends Error {
     readonly errors?: FieldError[],
     /** Headers the answer carries (`WWW-Authenticate` saying what is wrong with a token). */
     readonly headers?: Record<string, string>,
+    /** Members the problem body carries besides the standard ones (`results` of a failed batch). */
+    readonly extensions?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'AppError';

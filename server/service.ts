@@ -12,6 +12,7 @@ import { jwtVerifier } from './infra/tokens.js';
 import { UsageRecorder } from './infra/usage.js';
 import { listen, type DrainResult } from './http/server.js';
 import { systemClock, ulidIds } from './ids.js';
+import type { Clock } from './domain/context.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
 import { classifyDatabaseError } from './storage/database-errors.js';
 import {
@@ -64,8 +65,18 @@ function save(file: string | undefined, saved: SavedCredentials) {
   chmodSync(file, 0o600);
 }
 
+/** What a service is given besides its configuration (tests give a clock they move). */
+export interface ServiceOptions {
+  /** The time every use case reads (invitation expiry, audit times); the system clock if unset. */
+  clock?: Clock;
+}
+
 /** Opens the database, migrates it, makes sure a platform key exists, seeds the demo, listens. */
-export async function startService(config: Config, logger?: Logger): Promise<RunningService> {
+export async function startService(
+  config: Config,
+  logger?: Logger,
+  options: ServiceOptions = {},
+): Promise<RunningService> {
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'member-roles' } });
   if (!config.platformKey && /^postgres(ql)?:\/\//.test(config.databaseUrl ?? '')) {
     // Processes sharing a database must agree on the key, and a key made here would have to be
@@ -85,7 +96,7 @@ export async function startService(config: Config, logger?: Logger): Promise<Run
   });
   try {
     await migrateToLatest(database.db);
-    const deps = { db: database.db, clock: systemClock, ids: ulidIds() };
+    const deps = { db: database.db, clock: options.clock ?? systemClock, ids: ulidIds() };
     const file = credentialsFile(database, config);
     const saved = readSaved(file);
 

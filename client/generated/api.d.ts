@@ -3807,7 +3807,8 @@ export interface components {
      */
     AuditSnapshot: {
       roleId?: components['schemas']['RoleId'];
-      status?: components['schemas']['MemberStatus'];
+      /** @description Status of the member, or of the invitation. */
+      status?: components['schemas']['MemberStatus'] | components['schemas']['InvitationStatus'];
       /**
        * @description Name of the organization, role, team or API key.
        * @example Support agent
@@ -3834,11 +3835,28 @@ export interface components {
       teamRole?: components['schemas']['TeamRole'];
       /**
        * Format: email
-       * @description Email address of the member.
+       * @description Email address of the member, or the one invited.
        * @example bob@example.com
        */
       email?: string;
       apiKeyId?: components['schemas']['ApiKeyId'];
+      /** @description The teams an invitation joins on acceptance. */
+      teams?: {
+        teamId: components['schemas']['TeamId'];
+        teamRole: components['schemas']['TeamRole'];
+      }[];
+      /**
+       * Format: date-time
+       * @description When the invitation expires.
+       * @example 2026-11-29T10:00:00Z
+       */
+      expiresAt?: string;
+      /**
+       * Format: int32
+       * @description Seats of the organization (`null`, unlimited).
+       * @example 25
+       */
+      maxMembers?: number | null;
     };
     /**
      * AuditEvent
@@ -4432,19 +4450,16 @@ export interface components {
      * @description A batch item: change a member's role and/or status, exactly as `updateMember` does (at least
      *     one of the two).
      */
-    MemberBatchUpdate:
-      | {
-          /**
-           * @description What to do. (enum property replaced by openapi-typescript)
-           * @enum {string}
-           */
-          op: 'update';
-          userId: components['schemas']['UserId'];
-          roleId?: components['schemas']['RoleId'];
-          status?: components['schemas']['MemberStatus'];
-        }
-      | unknown
-      | unknown;
+    MemberBatchUpdate: {
+      /**
+       * @description What to do. (enum property replaced by openapi-typescript)
+       * @enum {string}
+       */
+      op: 'update';
+      userId: components['schemas']['UserId'];
+      roleId?: components['schemas']['RoleId'];
+      status?: components['schemas']['MemberStatus'];
+    };
     /**
      * MemberBatchRemove
      * @description A batch item: remove a member, exactly as `removeMember` does.

@@ -11,6 +11,7 @@ import {
 import { insertAuditEventsQuery } from '../storage/audit.repository.js';
 import type { Db, Executor, Trx } from '../storage/database.js';
 import { markKeyCommitted } from '../storage/idempotency.repository.js';
+import { sql } from 'kysely';
 import { runTransaction } from '../storage/transaction.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import { runWrites, type Write } from '../storage/write-batch.js';
@@ -211,6 +212,99 @@ export async function inOrganization<T, F extends Record<string, unknown> = NoFa
 }
 
 /**
+ * A change's rules and writes, apart from the unit of work that runs them: alone (`runStep`, its
+ * own transaction) or as one item of a batch (`inOrganizationBatch`), so a batch item is held to
+ * exactly the rules of its single operation.
+ */
+export interface Step<T, F extends Record<string, unknown> = NoFacts> {
+  facts?: Facts<F> | Question<F>;
+  // A method, so a batch can hold steps of different facts side by side.
+  work(trx: Trx, actor: Actor, org: OrganizationRow, change: Change<F>): Promise<T>;
+}
+
+/** A step with its facts' type inferred. */
+export const step = <T, F extends Record<string, unknown> = NoFacts>(
+  work: Step<T, F>['work'],
+  facts?: Step<T, F>['facts'],
+): Step<T, F> => (facts === undefined ? { work } : { work, facts });
+
+/** Runs one step in its own unit of work (see `inOrganization`). */
+export function runStep<T, F extends Record<string, unknown>>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  { work, facts }: Step<T, F>,
+): Promise<T> {
+  return inOrganization(deps, ctx, orgId, work, facts);
+}
+
+/** What became of one item of a batch: its answer, or the refusal it met. */
+export type BatchOutcome<T> =
+  { index: number; applied: true; value: T } | { index: number; applied: false; error: AppError };
+
+/** Thrown out of an atomic batch's transaction (rolling everything back) with every outcome. */
+export class BatchFailed<T> extends Error {
+  constructor(readonly outcomes: BatchOutcome<T>[]) {
+    super('an atomic batch had a refused item');
+  }
+}
+
+/**
+ * A batch of changes inside one organization, in order, in one transaction under one take of the
+ * organization's lock. Each item is a step (the very rules and writes of its single operation)
+ * made by `items[i]()`; it reads the actor afresh (an earlier item may have changed them) with
+ * its facts, runs, and flushes its own writes and audit events, inside a savepoint: a refused
+ * item rolls back to it and the batch goes on. With `atomic`, one refusal rolls back the whole
+ * transaction (`BatchFailed`, with every item's outcome; nothing applied, nothing audited). A
+ * database failure is no refusal: the whole batch fails (and is retried) as any change does.
+ * The idempotency mark is written once, with the batch.
+ *
+ * Round trips: BEGIN, the lock, then per item its read, its flush and one statement that
+ * releases its savepoint and sets the next (a refused item: its read and a rollback to the
+ * savepoint), then the mark and COMMIT.
+ */
+export async function inOrganizationBatch<T>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  orgId: string,
+  items: readonly (() => Step<T, Record<string, unknown>>)[],
+  atomic: boolean,
+): Promise<BatchOutcome<T>[]> {
+  const caller = callerOf(ctx);
+  if (caller.kind === 'platform') throw onBehalfOfRequired();
+  const itemCtx: RequestContext = { credential: ctx.credential, requestId: ctx.requestId };
+  return transaction(deps, async (trx) => {
+    await lockFor(trx, caller, orgId);
+    // The whole batch is refused for a caller who may not act here at all (401, 403, 404).
+    await ask(trx, caller, orgId, undefined, false);
+    await sql`savepoint batch_item`.execute(trx);
+    const outcomes: BatchOutcome<T>[] = [];
+    for (const [index, make] of items.entries()) {
+      try {
+        const { work, facts } = make();
+        const { actor, answer } = await ask(trx, caller, orgId, facts, false);
+        const value = await changeIn(deps, itemCtx, trx, actor, orgId, answer.facts, (change) =>
+          work(trx, actor!, answer.org!, change),
+        );
+        outcomes.push({ index, applied: true, value });
+        // One round trip (no parameters: one simple query with two statements).
+        await sql`release savepoint batch_item; savepoint batch_item`.execute(trx);
+      } catch (error) {
+        if (!(error instanceof AppError) || error.status >= 500) throw error;
+        await sql`rollback to savepoint batch_item`.execute(trx);
+        outcomes.push({ index, applied: false, error });
+      }
+    }
+    if (atomic && outcomes.some((outcome) => !outcome.applied)) throw new BatchFailed(outcomes);
+    if (ctx.idempotency && !ctx.preview) {
+      await markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key).execute();
+    }
+    if (ctx.preview) throw new PreviewRolledBack(outcomes);
+    return outcomes;
+  });
+}
+
+/**
  * As `inOrganization`, for the operations the platform key may also perform: the actor is null
  * when the platform key calls (it is a member of nothing, but may manage keys).
  */
@@ -251,18 +345,23 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
   work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
 ): Promise<T> {
   return transaction(deps, async (trx) => {
-    if (!(await lockOrganizationFor(trx, caller, orgId))) {
-      // Not entitled to the lock: say why without touching the organization.
-      if (caller.kind === 'key') {
-        actorIn(await findActorByKey(trx, caller.secretHash), orgId, caller);
-      }
-      throw organizationNotFound();
-    }
+    await lockFor(trx, caller, orgId);
     const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
     return changeIn(deps, ctx, trx, actor, orgId, answer.facts, (change) =>
       work(trx, actor, answer.org!, change),
     );
   });
+}
+
+/** Takes the organization's lock, or says why the caller is not entitled to contend for it. */
+async function lockFor(trx: Trx, caller: Caller, orgId: string) {
+  if (!(await lockOrganizationFor(trx, caller, orgId))) {
+    // Not entitled to the lock: say why without touching the organization.
+    if (caller.kind === 'key') {
+      actorIn(await findActorByKey(trx, caller.secretHash), orgId, caller);
+    }
+    throw organizationNotFound();
+  }
 }
 
 /**

@@ -29,7 +29,7 @@ export interface Clock {
 
 export interface IdGenerator {
   /** A new id: `prefix_` followed by a ULID. */
-  next(prefix: 'org' | 'role' | 'team' | 'key' | 'evt'): string;
+  next(prefix: 'org' | 'role' | 'team' | 'key' | 'evt' | 'inv'): string;
 }
 
 export interface DomainDeps {

@@ -26,8 +26,12 @@ import {
   readInOrganization,
   requirePermission,
   requireWithinCeiling,
+  runStep,
+  step,
   type Actor,
+  type Step,
 } from './access.js';
+import { requireSeat } from './seats.js';
 import type { AuditChange } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
@@ -192,7 +196,12 @@ export async function addMember(
       'Nobody joins as owner: add the member with another role, then transfer ownership.',
     );
   }
-  return inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
+  return runStep(deps, ctx, orgId, addMemberStep(orgId, input));
+}
+
+/** `addMember`'s rules and writes, alone or as an item of a batch. */
+export function addMemberStep(orgId: string, input: NewMember): Step<Member> {
+  return step(async (trx, actor, org, { now, audit }) => {
     requirePermission(actor, 'members:invite');
     const role =
       input.roleId === undefined
@@ -203,6 +212,7 @@ export async function addMember(
     if (await findMember(trx, orgId, input.userId)) {
       throw new AppError('MEMBER_EXISTS', 'This user is already a member of the organization.');
     }
+    await requireSeat(trx, org, now, 1);
     await insertMember(trx, {
       org_id: orgId,
       user_id: input.userId,
@@ -260,11 +270,18 @@ export async function changeMember(
   change: MemberChange,
   pre: Precondition = {},
 ): Promise<Member> {
-  return inOrganization(
-    deps,
-    ctx,
-    orgId,
-    async (trx, actor, _org, { now, facts, audit, defer }) => {
+  return runStep(deps, ctx, orgId, changeMemberStep(orgId, userId, change, pre));
+}
+
+/** `updateMember`'s (and `setMemberRole`'s) rules and writes, alone or as an item of a batch. */
+export function changeMemberStep(
+  orgId: string,
+  userId: string,
+  change: MemberChange,
+  pre: Precondition = {},
+) {
+  return step(
+    async (trx, actor, _org, { now, facts, audit, defer }): Promise<Member> => {
       requirePermission(actor, 'members:manage');
       const { target } = facts;
       if (!target) throw memberNotFound();
@@ -454,7 +471,12 @@ export async function removeMember(
   userId: string,
   pre: Precondition = {},
 ): Promise<void> {
-  await inOrganization(deps, ctx, orgId, async (trx, actor, _org, { now, audit }) => {
+  await runStep(deps, ctx, orgId, removeMemberStep(orgId, userId, pre));
+}
+
+/** `removeMember`'s rules and writes, alone or as an item of a batch. */
+export function removeMemberStep(orgId: string, userId: string, pre: Precondition = {}) {
+  return step(async (trx, actor, _org, { now, audit }): Promise<null> => {
     const leaving = userId === actor.userId;
     if (!leaving) requirePermission(actor, 'members:remove');
     const target = await loadTarget(trx, orgId, userId, pre);
@@ -482,5 +504,6 @@ export async function removeMember(
       before: { roleId: target.role_id, status: target.status, email: target.email },
       after: null,
     });
+    return null;
   });
 }

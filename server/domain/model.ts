@@ -35,6 +35,10 @@ export type AccessSubjectSearchResult = Schemas['AccessSubjectSearchResult'];
 export type AccessResourceSearchResult = Schemas['AccessResourceSearchResult'];
 export type AccessActionSearchResult = Schemas['AccessActionSearchResult'];
 export type EffectivePermissions = Schemas['EffectivePermissions'];
+export type Invitation = Schemas['Invitation'];
+export type InvitationCreated = Schemas['InvitationCreated'];
+export type InvitationStatus = Schemas['InvitationStatus'];
+export type BatchItemResult = Schemas['BatchItemResult'];
 
 export interface Page<T> {
   data: T[];

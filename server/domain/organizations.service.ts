@@ -8,6 +8,7 @@ import {
   listUserMemberships as listUserMembershipRows,
   updateOrganization as updateOrganizationRow,
 } from '../storage/organizations.repository.js';
+import { seatCounts, seatCountsFact } from '../storage/invitations.repository.js';
 import { lockCatalogue, productPermissionsOf } from '../storage/permissions.repository.js';
 import { insertRoles } from '../storage/roles.repository.js';
 import {
@@ -117,7 +118,7 @@ export async function createOrganization(
         const org = await findOrganization(trx, orgId);
         const ownerRecord = await findMember(trx, orgId, owner.userId);
         return {
-          organization: toOrganization(org!),
+          organization: toOrganization(org!, { members: 1, pending: 0 }),
           owner: toMember(ownerRecord!),
           apiKey,
         };
@@ -131,33 +132,52 @@ export async function getOrganization(
   ctx: RequestContext,
   orgId: string,
 ): Promise<Organization> {
-  return readInOrganization(deps, ctx, orgId, (_db, actor, _facts, org) => {
-    requirePermission(actor, 'org:read');
-    return toOrganization(org);
-  });
+  return readInOrganization(
+    deps,
+    ctx,
+    orgId,
+    (_db, actor, { seats }, org) => {
+      requirePermission(actor, 'org:read');
+      return toOrganization(org, seats);
+    },
+    { seats: seatCountsFact(deps.db, orgId, deps.clock.now()) },
+  );
 }
 
 export async function updateOrganization(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
-  patch: { name?: string; slug?: string },
+  patch: { name?: string; slug?: string; maxMembers?: number | null },
 ): Promise<Organization> {
   return onUniqueViolation('organizations_slug_key', slugTaken, () =>
     inOrganization(deps, ctx, orgId, async (trx, actor, org, { now, audit }) => {
-      requirePermission(actor, 'org:manage');
-      const changes: { name?: string; slug?: string } = {};
+      if (patch.name !== undefined || patch.slug !== undefined) {
+        requirePermission(actor, 'org:manage');
+      }
+      // Seats are billing's: `billing:manage` (only the owner holds it among the built-in roles).
+      if (patch.maxMembers !== undefined) requirePermission(actor, 'billing:manage');
+      const changes: { name?: string; slug?: string; max_members?: number | null } = {};
       if (patch.name !== undefined && patch.name !== org.name) changes.name = patch.name;
       if (patch.slug !== undefined && patch.slug !== org.slug) changes.slug = patch.slug;
-      if (Object.keys(changes).length === 0) return toOrganization(org);
+      if (patch.maxMembers !== undefined && patch.maxMembers !== (org.max_members ?? null)) {
+        changes.max_members = patch.maxMembers;
+      }
+      const seats = () => seatCounts(trx, orgId, now);
+      if (Object.keys(changes).length === 0) return toOrganization(org, await seats());
       const updated = await updateOrganizationRow(trx, orgId, changes, now);
+      const shown = (row: typeof org) => ({
+        ...('name' in changes ? { name: row.name } : {}),
+        ...('slug' in changes ? { slug: row.slug } : {}),
+        ...('max_members' in changes ? { maxMembers: row.max_members ?? null } : {}),
+      });
       audit({
         action: 'organization.updated',
         targetId: orgId,
-        before: Object.fromEntries(Object.keys(changes).map((k) => [k, org[k as 'name' | 'slug']])),
-        after: changes,
+        before: shown(org),
+        after: shown(updated),
       });
-      return toOrganization(updated);
+      return toOrganization(updated, await seats());
     }),
   );
 }
@@ -172,8 +192,19 @@ export async function listOrganizations(
   const list = `organizations:${query.q ?? ''}`;
   const after =
     query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, list, ''), 0);
-  const rows = await listOrganizationRows(deps.db, { q: query.q }, query.limit + 1, after);
-  return pageOf(rows, query.limit, toOrganization, (row) => encodeCursor(list, '', [row.id]));
+  const rows = await listOrganizationRows(
+    deps.db,
+    { q: query.q },
+    query.limit + 1,
+    deps.clock.now(),
+    after,
+  );
+  return pageOf(
+    rows,
+    query.limit,
+    (row) => toOrganization(row, { members: row.member_count, pending: row.pending_count }),
+    (row) => encodeCursor(list, '', [row.id]),
+  );
 }
 
 /**

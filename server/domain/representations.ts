@@ -1,3 +1,4 @@
+import type { InvitationRecord } from '../storage/invitations.repository.js';
 import type { MemberRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
 import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
@@ -7,6 +8,7 @@ import type {
   ApiKey,
   AuditAction,
   AuditEvent,
+  Invitation,
   Member,
   Organization,
   Role,
@@ -16,7 +18,13 @@ import type {
 
 const iso = (value: Date | string) => new Date(value).toISOString();
 
-export function toOrganization(row: OrganizationRow): Organization {
+/** Seats in use: members, and pending invitations whose time has not passed. */
+export interface SeatCounts {
+  members: number;
+  pending: number;
+}
+
+export function toOrganization(row: OrganizationRow, seats: SeatCounts): Organization {
   return {
     id: row.id,
     name: row.name,
@@ -24,6 +32,32 @@ export function toOrganization(row: OrganizationRow): Organization {
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
     version: row.version,
+    maxMembers: row.max_members ?? null,
+    memberCount: Number(seats.members),
+    pendingInvitationCount: Number(seats.pending),
+  };
+}
+
+/** An invitation as shown at `now`: a pending one whose time has passed is `expired`. */
+export function toInvitation(record: InvitationRecord, now: Date): Invitation {
+  const expired = record.status === 'pending' && new Date(record.expires_at) <= now;
+  return {
+    id: record.id,
+    organizationId: record.org_id,
+    email: record.email,
+    // A custom role deleted since the invitation was made: it names the role it had.
+    role: {
+      id: record.role_id,
+      name: record.role_name ?? record.role_id,
+      permissions: record.role_permissions ?? [],
+    },
+    teams: record.teams,
+    status: expired ? 'expired' : record.status,
+    invitedBy: record.invited_by,
+    createdAt: iso(record.created_at),
+    expiresAt: iso(record.expires_at),
+    respondedAt: record.responded_at ? iso(record.responded_at) : null,
+    version: record.version,
   };
 }
 

@@ -3,6 +3,8 @@ import * as apiKeys from '../domain/api-keys.service.js';
 import * as audit from '../domain/audit.service.js';
 import type { DomainDeps } from '../domain/context.js';
 import { AppError, invalid, notFound } from '../errors.js';
+import * as batch from '../domain/batch.service.js';
+import * as invitations from '../domain/invitations.service.js';
 import * as members from '../domain/members.service.js';
 import type { Precondition } from '../domain/members.service.js';
 import * as organizations from '../domain/organizations.service.js';
@@ -13,7 +15,10 @@ import * as roles from '../domain/roles.service.js';
 import * as teams from '../domain/teams.service.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { Handlers } from './handler-types.js';
+import { problemBody } from './problem.js';
 import { problemPages } from './problem-pages.js';
+import type { BatchItem } from '../domain/batch.service.js';
+import type { RequestContext } from '../domain/context.js';
 
 export interface HandlerDeps extends DomainDeps {
   document: { json: object; yaml: string; docsHtml: string };
@@ -78,6 +83,39 @@ export function parseSince(value: string): Date {
     throw invalid('query', 'since', 'must be a date-time between years 1 and 9999');
   }
   return date;
+}
+
+/**
+ * A batch's per-item results: each item's status and body (its value, or its problem with its own
+ * code); an atomic batch with a refused item is `409 BATCH_FAILED` carrying them all.
+ */
+async function batchAnswer<T>(
+  ctx: RequestContext,
+  instance: string,
+  run: () => Promise<BatchItem<T>[]>,
+) {
+  const results = (items: BatchItem<T>[]) =>
+    items.map(({ index, status, outcome }) => ({
+      index,
+      status,
+      body: outcome.applied
+        ? ((outcome.value ?? null) as never)
+        : (problemBody(outcome.error, instance, ctx.requestId) as never),
+    }));
+  try {
+    return { status: 200 as const, body: { results: results(await run()) } };
+  } catch (error) {
+    if (!(error instanceof batch.BatchRefused)) throw error;
+    const items = error.items as BatchItem<T>[];
+    const refused = items.filter((item) => !item.outcome.applied).length;
+    throw new AppError(
+      'BATCH_FAILED',
+      `${refused} of ${items.length} items were refused; the batch is atomic, so nothing was applied.`,
+      undefined,
+      undefined,
+      { results: results(items) },
+    );
+  }
 }
 
 /** The thin HTTP side of every operation: typed input → domain call → status, headers, body. */
@@ -298,6 +336,66 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       status: 200,
       body: await members.transferOwnership(deps, ctx, params.orgId, body.userId),
     }),
+
+    batchMembers: ({ ctx, params, body }) =>
+      batchAnswer(ctx, `/v1/organizations/${params.orgId}/members/batch`, () =>
+        batch.batchMembers(deps, ctx, params.orgId, body),
+      ),
+
+    listInvitations: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await invitations.listInvitations(deps, ctx, params.orgId, {
+        limit: query.limit ?? 50,
+        cursor: query.cursor,
+        status: query.status,
+        email: query.email,
+      }),
+    }),
+    createInvitation: async ({ ctx, params, body }) => {
+      const invitation = await invitations.createInvitation(deps, ctx, params.orgId, body);
+      return {
+        status: 201,
+        body: invitation,
+        headers: {
+          ETag: etag(invitation.version),
+          Location: `/v1/organizations/${params.orgId}/invitations/${invitation.id}`,
+        },
+      };
+    },
+    getInvitation: async ({ ctx, params }) => {
+      const invitation = await invitations.getInvitation(
+        deps,
+        ctx,
+        params.orgId,
+        params.invitationId,
+      );
+      return { status: 200, body: invitation, headers: { ETag: etag(invitation.version) } };
+    },
+    revokeInvitation: async ({ ctx, params }) => {
+      await invitations.revokeInvitation(deps, ctx, params.orgId, params.invitationId);
+      return { status: 204, body: undefined };
+    },
+    resendInvitation: async ({ ctx, params }) => {
+      const invitation = await invitations.resendInvitation(
+        deps,
+        ctx,
+        params.orgId,
+        params.invitationId,
+      );
+      return { status: 200, body: invitation, headers: { ETag: etag(invitation.version) } };
+    },
+    acceptInvitation: async ({ ctx, body }) => ({
+      status: 200,
+      body: await invitations.acceptInvitation(deps, ctx, body),
+    }),
+    declineInvitation: async ({ ctx, body }) => ({
+      status: 200,
+      body: await invitations.declineInvitation(deps, ctx, body.token),
+    }),
+    batchInvitations: ({ ctx, params, body }) =>
+      batchAnswer(ctx, `/v1/organizations/${params.orgId}/invitations/batch`, () =>
+        batch.batchInvitations(deps, ctx, params.orgId, body),
+      ),
 
     listRoles: async ({ ctx, params, query }) => ({
       status: 200,

@@ -43,6 +43,13 @@ const TITLES: Record<ErrorCode, string> = {
   INTERNAL: 'Internal error',
   SERVICE_UNAVAILABLE: 'Service unavailable',
   COMMIT_OUTCOME_UNKNOWN: 'Outcome of the change unknown',
+  INVITATION_EXISTS: 'Invitation exists',
+  INVITATION_NOT_PENDING: 'Invitation not pending',
+  INVITATION_INVALIDATED: 'Invitation invalidated',
+  INVITATION_EMAIL_MISMATCH: 'Invitation for another email',
+  INVITATION_EXPIRED: 'Invitation expired',
+  SEAT_LIMIT_REACHED: 'No seat left',
+  BATCH_FAILED: 'Batch failed',
 };
 
 export const problemTitle = (code: ErrorCode) => TITLES[code];
@@ -69,25 +76,31 @@ export function problemOf(req: ProblemRequest, error: AppError) {
   return {
     status: error.status,
     headers,
-    body: {
-      type: problemType(error.code),
-      title: TITLES[error.code],
-      status: error.status,
-      detail: error.message,
-      instance: req.originalUrl.split('?')[0],
-      code: error.code,
-      requestId: req.requestId ?? '',
-      ...(error.errors && error.errors.length > 0
-        ? {
-            // A hostile body can fail thousands of checks: the answer stays small.
-            errors: error.errors.slice(0, MAX_FIELD_ERRORS).map((e) => ({
-              location: e.location,
-              path: cut(e.path, 200),
-              message: cut(e.message, 500),
-            })),
-          }
-        : {}),
-    },
+    body: problemBody(error, req.originalUrl.split('?')[0] ?? '', req.requestId ?? ''),
+  };
+}
+
+/** The problem body of an error: for an answer, or for one item of a batch. */
+export function problemBody(error: AppError, instance: string, requestId: string) {
+  return {
+    ...error.extensions,
+    type: problemType(error.code),
+    title: TITLES[error.code],
+    status: error.status,
+    detail: error.message,
+    instance,
+    code: error.code,
+    requestId,
+    ...(error.errors && error.errors.length > 0
+      ? {
+          // A hostile body can fail thousands of checks: the answer stays small.
+          errors: error.errors.slice(0, MAX_FIELD_ERRORS).map((e) => ({
+            location: e.location,
+            path: cut(e.path, 200),
+            message: cut(e.message, 500),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -46,3 +46,8 @@ export function unseal(stored: unknown, secret: string): { value: unknown } | un
 function sealingKey(secret: string): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, 'member-roles', 'idempotent answers', 32));
 }
+
+/** A new invitation token: `mri_` and 32 random bytes, base64url (43 characters). */
+export function newToken(): string {
+  return `mri_${randomBytes(32).toString('base64url')}`;
+}

@@ -35,7 +35,7 @@ export async function lockOrganization(
 export async function updateOrganization(
   ex: Executor,
   orgId: string,
-  changes: { name?: string; slug?: string },
+  changes: { name?: string; slug?: string; max_members?: number | null },
   now: Date,
 ): Promise<OrganizationRow> {
   return ex
@@ -51,9 +51,30 @@ export async function listOrganizations(
   ex: Executor,
   filter: { q?: string },
   limit: number,
+  now: Date,
   afterId?: string,
-): Promise<OrganizationRow[]> {
-  let query = ex.selectFrom('organizations as o').selectAll('o');
+): Promise<(OrganizationRow & { member_count: number; pending_count: number })[]> {
+  let query = ex
+    .selectFrom('organizations as o')
+    .selectAll('o')
+    .select((eb) => [
+      eb
+        .selectFrom('memberships as m')
+        .select(sql<number>`count(*)::int`.as('n'))
+        .whereRef('m.org_id', '=', 'o.id')
+        .$asScalar()
+        .$notNull()
+        .as('member_count'),
+      eb
+        .selectFrom('invitations as i')
+        .select(sql<number>`count(*)::int`.as('n'))
+        .whereRef('i.org_id', '=', 'o.id')
+        .where('i.status', '=', 'pending')
+        .where('i.expires_at', '>', now)
+        .$asScalar()
+        .$notNull()
+        .as('pending_count'),
+    ]);
   if (filter.q) {
     const pattern = likePattern(filter.q);
     query = query.where((eb) =>

@@ -120,6 +120,7 @@ export interface InvitationsTable {
   invited_by: string | null;
   token_hash: string;
   created_at: Timestamp;
+  expires_in_days: number;
   expires_at: Timestamp;
   responded_at: Timestamp | null;
   updated_at: Timestamp;
@@ -155,4 +156,5 @@ export type TeamRow = Selectable<TeamsTable>;
 export type TeamMemberRow = Selectable<TeamMembersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type InvitationRow = Selectable<InvitationsTable>;
 export type NewAuditEvent = Insertable<AuditEventsTable>;

@@ -1,7 +1,7 @@
 import { createMemberRolesClient, type MemberRolesClient } from '../../client/index.js';
 import type { Logger } from 'pino';
 import { readConfig, type Config } from '../../server/config.js';
-import { startService, type RunningService } from '../../server/service.js';
+import { startService, type RunningService, type ServiceOptions } from '../../server/service.js';
 import { onPostgres, scratchDatabase } from './database.js';
 
 export const PLATFORM_KEY = 'test-platform-key-0123456789abcdef';
@@ -18,10 +18,22 @@ export interface TestContext {
   stop(): Promise<void>;
 }
 
+/** A clock a test moves by hand (`advance`), for expiry without sleeping. */
+export function testClock(start = Date.now()) {
+  let at = start;
+  return {
+    now: () => new Date(at),
+    advance: (ms: number) => {
+      at += ms;
+    },
+  };
+}
+
 /** A service on a scratch database; `logger` receives its logs (silent without one). */
 export async function startTestService(
   overrides: Partial<Config> = {},
   logger?: Logger,
+  options: ServiceOptions = {},
 ): Promise<TestContext> {
   const database = await scratchDatabase();
   const service = await startService(
@@ -39,6 +51,7 @@ export async function startTestService(
       ...overrides,
     },
     logger,
+    options,
   );
   const client = (apiKey?: string) =>
     createMemberRolesClient({ baseUrl: service.url, ...(apiKey ? { apiKey } : {}), retries: 0 });

@@ -25,6 +25,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       invited_by text,
       token_hash text not null unique,
       created_at timestamptz not null,
+      expires_in_days integer not null check (expires_in_days between 1 and 30),
       expires_at timestamptz not null,
       responded_at timestamptz,
       updated_at timestamptz not null,
