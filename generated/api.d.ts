@@ -3872,8 +3872,8 @@ export interface components {
       /** @description The member the change concerns, or `null` when it concerns no member. */
       targetUserId: components['schemas']['UserId'] | null;
       /**
-       * @description The organization, role (built-in roles by their names), team or API key the change
-       *     concerns, or `null`.
+       * @description The organization, role (built-in roles by their names), team, API key or invitation the
+       *     change concerns, or `null`.
        * @example role_01JDQ43M4N5P6Q7R8S9T0V1W2X
        */
       targetId: string | null;
