@@ -24,6 +24,7 @@ const LIST_PATHS: Record<ListPath, true> = {
   '/v1/organizations/{orgId}/members/{userId}/api-keys': true,
   '/v1/organizations': true,
   '/v1/users/{userId}/memberships': true,
+  '/v1/organizations/{orgId}/invitations': true,
 };
 
 /** Lists of the deployment, not of one organization: walked with the platform key. */
@@ -151,6 +152,11 @@ beforeAll(async () => {
   }
   await mintKey(ctx, org.orgId, org.owner.userId);
   await mintKey(ctx, org.orgId, org.owner.userId);
+  const invited = await org.owner.client.POST('/v1/organizations/{orgId}/invitations/batch', {
+    params: { path: { orgId: org.orgId } },
+    body: { invitations: ['ann', 'bea', 'cid'].map((name) => ({ email: `${name}@example.test` })) },
+  });
+  if (!invited.data) throw new Error(`batchInvitations failed: ${JSON.stringify(invited.error)}`);
   // The owner owns two more organizations: three organizations, three memberships.
   await createOrg(ctx, org.owner.userId);
   await createOrg(ctx, org.owner.userId);

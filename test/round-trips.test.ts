@@ -165,3 +165,76 @@ describe(`access decisions: database round trips (${onPostgres ? 'PostgreSQL' : 
     expect(await statementsOf(id)).toBe(1);
   });
 });
+
+describe(`invitations and batches: database round trips (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, () => {
+  test('listInvitations and getInvitation cost one statement each', async () => {
+    const created = await org.owner.client.POST('/v1/organizations/{orgId}/invitations', {
+      params: { path: { orgId: org.orgId } },
+      body: { email: 'round-trips@example.test' },
+    });
+    const listed = requestId();
+    const list = await admin.client.GET('/v1/organizations/{orgId}/invitations', {
+      params: { path: { orgId: org.orgId }, header: headers(listed) },
+    });
+    expect(list.data!.data.length).toBeGreaterThan(0);
+    expect(await statementsOf(listed)).toBe(1);
+    const read = requestId();
+    const one = await admin.client.GET('/v1/organizations/{orgId}/invitations/{invitationId}', {
+      params: { path: { orgId: org.orgId, invitationId: created.data!.id }, header: headers(read) },
+    });
+    expect(one.data!.id).toBe(created.data!.id);
+    expect(await statementsOf(read)).toBe(1);
+  });
+
+  test('a batch of 100 set_role items costs three statements per item plus five, far fewer than 100 requests of five', async () => {
+    const userIds = Array.from({ length: 100 }, (_, i) => `usr_round_trip_${i}`);
+    await admin.client.POST('/v1/organizations/{orgId}/members/batch', {
+      params: { path: { orgId: org.orgId } },
+      body: {
+        operations: userIds.map((userId) => ({
+          op: 'add' as const,
+          userId,
+          email: `${userId}@example.test`,
+          roleId: 'viewer',
+        })),
+      },
+    });
+    const id = requestId();
+    const { data } = await admin.client.POST('/v1/organizations/{orgId}/members/batch', {
+      params: { path: { orgId: org.orgId }, header: headers(id) },
+      body: {
+        operations: userIds.map((userId) => ({
+          op: 'set_role' as const,
+          userId,
+          roleId: 'member',
+        })),
+      },
+    });
+    expect(data!.results.every((r) => r.status === 200)).toBe(true);
+    // BEGIN, the lock, the actor's tenancy; per item its read, its writes and the savepoint;
+    // COMMIT. 100 single requests cost 100 × 5.
+    expect(await statementsOf(id)).toBeLessThanOrEqual(3 * 100 + 5);
+  });
+
+  test('acceptInvitation costs at most eight statements, team memberships included: the token’s organization, begin, lock, everything read in one, the membership, the other writes in one, commit', async () => {
+    const team = await org.owner.client.POST('/v1/organizations/{orgId}/teams', {
+      params: { path: { orgId: org.orgId } },
+      body: { name: 'Round trips' },
+    });
+    const created = await org.owner.client.POST('/v1/organizations/{orgId}/invitations', {
+      params: { path: { orgId: org.orgId } },
+      body: { email: 'accepting@example.test', teams: [{ teamId: team.data!.id, role: 'member' }] },
+    });
+    const id = requestId();
+    const { response } = await ctx.platform.POST('/v1/invitations/accept', {
+      params: { header: headers(id) },
+      body: {
+        token: created.data!.token,
+        userId: 'usr_accepting',
+        email: 'accepting@example.test',
+      },
+    });
+    expect(response.status).toBe(200);
+    expect(await statementsOf(id)).toBeLessThanOrEqual(8);
+  });
+});

@@ -219,7 +219,7 @@ export async function inOrganization<T, F extends Record<string, unknown> = NoFa
 export interface Step<T, F extends Record<string, unknown> = NoFacts> {
   facts?: Facts<F> | Question<F>;
   // A method, so a batch can hold steps of different facts side by side.
-  work(trx: Trx, actor: Actor, org: OrganizationRow, change: Change<F>): Promise<T>;
+  work(this: void, trx: Trx, actor: Actor, org: OrganizationRow, change: Change<F>): Promise<T>;
 }
 
 /** A step with its facts' type inferred. */

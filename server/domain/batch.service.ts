@@ -30,19 +30,16 @@ function memberStep(
         ...(op.name !== undefined ? { name: op.name } : {}),
         ...(op.imageUrl !== undefined ? { imageUrl: op.imageUrl } : {}),
         ...(op.roleId !== undefined ? { roleId: op.roleId } : {}),
-      }) as Step<Member | null, Record<string, unknown>>;
+      });
     case 'set_role':
-      return changeMemberStep(orgId, op.userId, { roleId: op.roleId }) as Step<
-        Member | null,
-        never
-      >;
+      return changeMemberStep(orgId, op.userId, { roleId: op.roleId });
     case 'update':
       return changeMemberStep(orgId, op.userId, {
         ...(op.roleId !== undefined ? { roleId: op.roleId } : {}),
         ...(op.status !== undefined ? { status: op.status } : {}),
-      }) as Step<Member | null, Record<string, unknown>>;
+      });
     case 'remove':
-      return removeMemberStep(orgId, op.userId) as Step<Member | null, Record<string, unknown>>;
+      return removeMemberStep(orgId, op.userId);
   }
 }
 
@@ -103,8 +100,7 @@ async function withStatuses<T>(
   try {
     return items(await run);
   } catch (error) {
-    if (error instanceof BatchFailed)
-      throw new BatchRefused(items(error.outcomes as BatchOutcome<T>[]));
+    if (error instanceof BatchFailed) throw new BatchRefused(items(error.outcomes));
     throw error;
   }
 }

@@ -1,21 +1,22 @@
-import { findDefaultRole, findRole, touchRoles } from '../storage/roles.repository.js';
-import { findMember, insertMember } from '../storage/members.repository.js';
+import { findDefaultRole, findRole, touchRolesWrite } from '../storage/roles.repository.js';
+import { insertMember, type MemberRecord } from '../storage/members.repository.js';
 import {
+  acceptanceFacts,
   existingTeamIds,
   findInvitation,
   findInvitationByToken,
   findPendingByEmail,
   insertInvitation,
   invitationFact,
-  invitationTeams,
   invitationsPageFact,
   memberWithEmail,
   organizationOfToken,
   updateInvitation,
+  updateInvitationWrite,
   type InvitationFilter,
   type InvitationRecord,
 } from '../storage/invitations.repository.js';
-import { touchTeams, upsertTeamMember } from '../storage/teams.repository.js';
+import { insertTeamMemberWrite, touchTeamsWrite } from '../storage/teams.repository.js';
 import type { Trx } from '../storage/database.js';
 import { hashSecret, newToken } from '../infra/secrets.js';
 import { AppError, invalid, notFound } from '../errors.js';
@@ -378,99 +379,118 @@ export async function acceptInvitation(
   input: Acceptance,
 ): Promise<{ invitation: Invitation; member: Member }> {
   const orgId = await organizationOf(deps, ctx, input.token);
-  return inOrganizationOrPlatform(deps, ctx, orgId, async (trx, _platform, org, { now, audit }) => {
-    // Read again under the lock: a resend may have killed this token meanwhile.
-    const record = await findInvitationByToken(trx, orgId, hashSecret(input.token));
-    if (!record) throw invitationNotFound();
-    requirePending(record, now);
-    if (record.email.toLowerCase() !== input.email.toLowerCase()) {
-      throw new AppError(
-        'INVITATION_EMAIL_MISMATCH',
-        'The invitation was sent to another email address than the one vouched for.',
-      );
-    }
-    const role = await findRole(trx, orgId, record.role_id);
-    await requireInviterStillMay(trx, orgId, record, role?.permissions, role?.name);
-    if (await findMember(trx, orgId, input.userId)) {
-      throw new AppError('MEMBER_EXISTS', 'This user is already a member of the organization.');
-    }
-    await requireSeat(trx, org, now, 0); // the invitation holds its seat already
-    await insertMember(trx, {
-      org_id: orgId,
-      user_id: input.userId,
-      email: input.email,
-      name: input.name ?? null,
-      image_url: input.imageUrl ?? null,
-      role_id: role!.id,
-      status: 'active',
-      joined_at: now,
-      updated_at: now,
-    });
-    const teams = await invitationTeams(trx, orgId, record.id);
-    const events: AuditChange[] = [
-      {
-        action: 'invitation.accepted',
-        targetId: record.id,
-        targetUserId: input.userId,
-        before: { status: 'pending' },
-        after: { status: 'accepted' },
-      },
-      {
-        action: 'member.added',
-        targetUserId: input.userId,
-        before: null,
-        after: { roleId: role!.id, status: 'active', email: input.email },
-      },
-    ];
-    for (const team of teams) {
-      await upsertTeamMember(
-        trx,
-        { org_id: orgId, team_id: team.team_id, user_id: input.userId, role: team.role },
-        now,
-      );
-      events.push({
-        action: 'team_member.added',
-        targetUserId: input.userId,
-        targetId: team.team_id,
-        before: null,
-        after: { teamId: team.team_id, teamRole: team.role },
+  const tokenHash = hashSecret(input.token);
+  return inOrganizationOrPlatform(
+    deps,
+    ctx,
+    orgId,
+    async (trx, _platform, org, { now, facts, audit, defer }) => {
+      // Read again under the lock: a resend may have killed this token meanwhile.
+      const { invitation: record, inviter, existing } = facts;
+      if (!record) throw invitationNotFound();
+      requirePending(record, now);
+      if (record.email.toLowerCase() !== input.email.toLowerCase()) {
+        throw new AppError(
+          'INVITATION_EMAIL_MISMATCH',
+          'The invitation was sent to another email address than the one vouched for.',
+        );
+      }
+      const role = requireInviterStillMay(record, inviter);
+      if (existing) {
+        throw new AppError('MEMBER_EXISTS', 'This user is already a member of the organization.');
+      }
+      await requireSeat(trx, org, now, 0); // the invitation holds its seat already
+      await insertMember(trx, {
+        org_id: orgId,
+        user_id: input.userId,
+        email: input.email,
+        name: input.name ?? null,
+        image_url: input.imageUrl ?? null,
+        role_id: role.id,
+        status: 'active',
+        joined_at: now,
+        updated_at: now,
       });
-    }
-    await touchRoles(trx, orgId, [role!.id], now);
-    await touchTeams(
-      trx,
-      orgId,
-      teams.map((t) => t.team_id),
-      now,
-    );
-    const changes = { status: 'accepted' as const, responded_at: now };
-    if (!(await updateInvitation(trx, orgId, record.id, changes, now, record.version))) {
-      throw changedMeanwhile();
-    }
-    audit(...events);
-    const [invitation, member] = await Promise.all([
-      findInvitation(trx, orgId, record.id),
-      findMember(trx, orgId, input.userId),
-    ]);
-    return { invitation: toInvitation(invitation!, now), member: toMember(member!) };
-  });
+      const events: AuditChange[] = [
+        {
+          action: 'invitation.accepted',
+          targetId: record.id,
+          targetUserId: input.userId,
+          before: { status: 'pending' },
+          after: { status: 'accepted' },
+        },
+        {
+          action: 'member.added',
+          targetUserId: input.userId,
+          before: null,
+          after: { roleId: role.id, status: 'active', email: input.email },
+        },
+      ];
+      const row = { org_id: orgId, user_id: input.userId };
+      for (const team of record.teams) {
+        defer(insertTeamMemberWrite(trx, { ...row, team_id: team.id, role: team.role }, now));
+        events.push({
+          action: 'team_member.added',
+          targetUserId: input.userId,
+          targetId: team.id,
+          before: null,
+          after: { teamId: team.id, teamRole: team.role },
+        });
+      }
+      defer(touchRolesWrite(trx, orgId, [role.id], now)); // its memberCount changed
+      if (record.teams.length > 0) {
+        defer(
+          touchTeamsWrite(
+            trx,
+            orgId,
+            record.teams.map((t) => t.id),
+            now,
+          ),
+        );
+      }
+      const changes = { status: 'accepted' as const, responded_at: now };
+      defer(updateInvitationWrite(trx, orgId, record.id, changes, now, record.version), {
+        rows: 1,
+        otherwise: changedMeanwhile,
+      });
+      audit(...events);
+      return {
+        invitation: toInvitation(
+          { ...record, ...changes, updated_at: now, version: record.version + 1 },
+          now,
+        ),
+        member: toMember({
+          ...row,
+          email: input.email,
+          name: input.name ?? null,
+          image_url: input.imageUrl ?? null,
+          role_id: role.id,
+          role_name: role.name,
+          role_permissions: role.permissions,
+          status: 'active',
+          teams: record.teams,
+          joined_at: now,
+          updated_at: now,
+          version: 1,
+        }),
+      };
+    },
+    acceptanceFacts(deps.db, orgId, tokenHash, input.userId),
+  );
 }
 
 /**
  * Rule 2 at acceptance: the inviter must still be an active member holding `members:invite` and
  * every permission of the invited role (the owner holds all), and the role must still exist.
+ * Answers the role.
  */
-async function requireInviterStillMay(
-  trx: Trx,
-  orgId: string,
-  record: InvitationRecord,
-  rolePermissions: string[] | undefined,
-  roleName: string | undefined,
-) {
-  const inviter = record.invited_by ? await findMember(trx, orgId, record.invited_by) : undefined;
+function requireInviterStillMay(record: InvitationRecord, inviter: MemberRecord | null) {
   const invalidated = (why: string) =>
     new AppError('INVITATION_INVALIDATED', `${why}: the invitation must be sent again.`);
-  if (!rolePermissions) throw invalidated('The role of this invitation no longer exists');
+  if (record.role_name === null || record.role_permissions === null) {
+    throw invalidated('The role of this invitation no longer exists');
+  }
+  const role = { id: record.role_id, name: record.role_name, permissions: record.role_permissions };
   if (!inviter || inviter.status !== 'active') {
     throw invalidated('The member who sent the invitation is no longer an active member');
   }
@@ -484,11 +504,12 @@ async function requireInviterStillMay(
   };
   try {
     requirePermission(asActor, 'members:invite');
-    requireWithinCeiling(asActor, rolePermissions, `Granting the role ${roleName ?? ''}`);
+    requireWithinCeiling(asActor, role.permissions, `Granting the role ${role.name}`);
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     throw invalidated(`The member who sent the invitation no longer may: ${error.message}`);
   }
+  return role;
 }
 
 /** The invited person declines: the invitation is `declined` and its seat is free. */

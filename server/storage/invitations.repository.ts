@@ -1,6 +1,7 @@
 import { sql, type Insertable } from 'kysely';
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { Fact } from './access.repository.js';
+import { memberFact, type MemberRecord } from './members.repository.js';
 import type { Executor } from './database.js';
 import type { InvitationRow, InvitationStatus, InvitationsTable } from './schema.js';
 
@@ -233,13 +234,49 @@ export async function memberWithEmail(ex: Executor, orgId: string, email: string
   return row?.user_id;
 }
 
-/** The invitation's teams that still exist, to join on acceptance. */
-export async function invitationTeams(ex: Executor, orgId: string, invitationId: string) {
-  return ex
-    .selectFrom('invitation_teams')
-    .select(['team_id', 'role'])
+/** What accepting (or declining) an invitation reads, asked together with the caller. */
+export interface AcceptanceFacts {
+  invitation: InvitationRecord | null;
+  /** The member who sent it, as they are now. */
+  inviter: MemberRecord | null;
+  /** The accepting user's membership, if they already have one. */
+  existing: MemberRecord | null;
+}
+
+export function acceptanceFacts(
+  ex: Executor,
+  orgId: string,
+  tokenHash: string,
+  userId: string,
+): { [K in keyof AcceptanceFacts]: Fact<AcceptanceFacts[K]> } {
+  const invitedBy = ex
+    .selectFrom('invitations')
+    .select('invited_by')
     .where('org_id', '=', orgId)
-    .where('invitation_id', '=', invitationId)
-    .orderBy('team_id')
-    .execute();
+    .where('token_hash', '=', tokenHash);
+  return {
+    invitation: jsonObjectFrom(
+      invitationsWithRoles(ex, orgId).where('i.token_hash', '=', tokenHash),
+    ),
+    inviter: memberFact(ex, orgId, sql<string>`(${invitedBy})`),
+    existing: memberFact(ex, orgId, userId),
+  };
+}
+
+/** As `updateInvitation`, as a write to run with others (it must touch one row). */
+export function updateInvitationWrite(
+  ex: Executor,
+  orgId: string,
+  id: string,
+  changes: Partial<Pick<Insertable<InvitationsTable>, 'status' | 'responded_at'>>,
+  now: Date,
+  expectedVersion: number,
+) {
+  return ex
+    .updateTable('invitations')
+    .set((eb) => ({ ...changes, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('id', '=', id)
+    .where('version', '=', expectedVersion)
+    .returning('version');
 }

@@ -1,4 +1,4 @@
-import { sql, type Insertable } from 'kysely';
+import { sql, type Expression, type Insertable } from 'kysely';
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
 import { actorUserId, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
@@ -55,7 +55,7 @@ export async function findMember(
 }
 
 /** The member, as a fact asked together with the actor (see access.repository). */
-export function memberFact(ex: Executor, orgId: string, userId: string) {
+export function memberFact(ex: Executor, orgId: string, userId: string | Expression<string>) {
   return jsonObjectFrom(
     membersWithRoles(ex, orgId).where('m.user_id', '=', userId),
   ) as Fact<MemberRecord | null>;

@@ -170,6 +170,33 @@ export async function countTeams(ex: Executor, orgId: string): Promise<number> {
   return Number(row.n);
 }
 
+/** Adds a member to a team, as a write to run with others. */
+export function insertTeamMemberWrite(
+  ex: Executor,
+  row: { org_id: string; team_id: string; user_id: string; role: 'lead' | 'member' },
+  now: Date,
+) {
+  return ex
+    .insertInto('team_members')
+    .values({ ...row, added_at: now, updated_at: now })
+    .returning('team_id');
+}
+
+/** As `touchTeams`, as a write to run with others (at least one team id). */
+export function touchTeamsWrite(
+  ex: Executor,
+  orgId: string,
+  teamIds: readonly string[],
+  now: Date,
+) {
+  return ex
+    .updateTable('teams')
+    .set((eb) => ({ updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('id', 'in', [...new Set(teamIds)])
+    .returning('id');
+}
+
 /** Steps the version of teams whose member count changed. */
 export async function touchTeams(
   ex: Executor,
