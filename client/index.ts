@@ -22,6 +22,13 @@ export type AccessEvaluation = components['schemas']['AccessEvaluation'];
 export type AccessDecision = components['schemas']['AccessDecision'];
 export type AccessEvaluations = components['schemas']['AccessEvaluations'];
 export type EffectivePermissions = components['schemas']['EffectivePermissions'];
+/** An invitation; `InvitationCreated` also carries its token, answered once. */
+export type Invitation = components['schemas']['Invitation'];
+export type InvitationCreated = components['schemas']['InvitationCreated'];
+/** One item of `batchMembers` or `batchInvitations`, and the whole answer. */
+export type MemberBatchOperation = components['schemas']['MemberBatchOperation'];
+export type BatchItemResult = components['schemas']['BatchItemResult'];
+export type BatchResult = components['schemas']['BatchResult'];
 
 // Every option also accepts `undefined`, so `apiKey: process.env.MEMBER_ROLES_KEY` type-checks
 // under `exactOptionalPropertyTypes` (which `tsc --init` turns on).

@@ -46,6 +46,7 @@ import { startIdentityProvider } from './bench/identity.mjs';
 import { startBaseline, startService } from './bench/processes.mjs';
 import { printTable } from './bench/report.mjs';
 import {
+  batchBlocks,
   deepAuditPage,
   deepMembersPage,
   roleChangeTargets,
@@ -63,6 +64,8 @@ const settings = {
 const SMALL = { members: 1_000, teams: 20 };
 const SCALE = { members: 100_000, teams: 100, events: 1_000_000, page: 2_000, auditSkip: 990_000 };
 const BASELINE_ORG = 'org_01JBENCHBASE00000000000000';
+/** batchMembers: each connection sets the role of its own block of this many members at once. */
+const BATCH_SIZE = 100;
 const PAIRED_SECONDS = 2;
 const notCounted = { start: async () => {}, read: async () => null };
 
@@ -121,14 +124,18 @@ async function createOrganizations(database, platformKey) {
         keyId: created.apiKey.id,
       };
     };
-    return { small: await create('bench-small'), scale: await create('bench-scale') };
+    return {
+      small: await create('bench-small'),
+      scale: await create('bench-scale'),
+      batch: await create('bench-batch'),
+    };
   } finally {
     await service.stop();
   }
 }
 
 /** Bulk seeding while the service is stopped; returns what the cases need from the data. */
-async function seed(database, { small, scale }) {
+async function seed(database, { small, scale, batch }) {
   const sql = await database.openSql();
   try {
     await seedMembers(sql, { orgId: small.orgId, ...SMALL });
@@ -140,10 +147,17 @@ async function seed(database, { small, scale }) {
       events: SCALE.events,
       members: SCALE.members,
     });
+    await seedMembers(sql, {
+      orgId: batch.orgId,
+      members: settings.connections * BATCH_SIZE + 1,
+      teams: 1,
+    });
+    const blocks = await batchBlocks(sql, batch.orgId, settings.connections, BATCH_SIZE);
     await vacuumAnalyze(sql);
     return {
       small,
       scale,
+      batch: { ...batch, blocks },
       roleTargets: await roleChangeTargets(sql, small.orgId, settings.connections),
       deepMembers: await deepMembersPage(sql, scale.orgId, SCALE.page, 50),
       deepAudit: {
@@ -196,6 +210,8 @@ async function measureCase(kase, cases, servers, database) {
   return {
     ...measured,
     targets: kase.targets,
+    perRequest: kase.perRequest,
+    compareWith: kase.compareWith,
     pairedBaselineRps: paired?.rps,
     failure: measured.failure ?? (paired?.failure ? `its baseline: ${paired.failure}` : null),
   };

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import {
   createMemberRolesClient,
   type AccessDecision,
+  type BatchItemResult,
+  type InvitationCreated,
   type MemberRolesClient,
   type Problem,
 } from '../client/index.js';
@@ -64,6 +66,25 @@ export function typeLevelChecks(client: MemberRolesClient) {
     // @ts-expect-error the semantics are AuthZEN's three
     body: { options: { evaluations_semantic: 'first_one' } },
   });
+  void client.POST('/v1/organizations/{orgId}/members/batch', {
+    params: { path: { orgId: 'org_1' } },
+    // @ts-expect-error a batch item names one of the four operations
+    body: { operations: [{ op: 'promote', userId: 'u' }] },
+  });
+  void client.POST('/v1/organizations/{orgId}/members/batch', {
+    params: { path: { orgId: 'org_1' } },
+    // @ts-expect-error set_role needs a roleId
+    body: { operations: [{ op: 'set_role', userId: 'u' }] },
+  });
+  void client.POST('/v1/organizations/{orgId}/invitations', {
+    params: { path: { orgId: 'org_1' } },
+    // @ts-expect-error an invitation needs an email
+    body: { roleId: 'member' },
+  });
+  void client.POST('/v1/invitations/accept', {
+    // @ts-expect-error accepting names the user
+    body: { token: 'mri_x', email: 'a@example.test' },
+  });
 }
 
 describe('the client', () => {
@@ -100,6 +121,28 @@ describe('the client', () => {
     expect(decision.decision).toBe(false);
     const code: Problem['code'] | undefined = decision.context?.code;
     expect(code).toBe('OWNER_REQUIRED');
+  });
+
+  test('invites and batches like any other operation: a typed token once, typed per-item results', async () => {
+    const created = await org.owner.client.POST('/v1/organizations/{orgId}/invitations', {
+      params: { path: { orgId: org.orgId } },
+      body: { email: 'client@example.test' },
+    });
+    const invitation: InvitationCreated = created.data!;
+    expect(invitation.token.startsWith('mri_')).toBe(true);
+    const { data } = await org.owner.client.POST('/v1/organizations/{orgId}/members/batch', {
+      params: { path: { orgId: org.orgId } },
+      body: {
+        operations: [
+          { op: 'add', userId: 'usr_client', email: 'client@example.test' },
+          { op: 'remove', userId: org.owner.userId },
+        ],
+      },
+    });
+    const results: BatchItemResult[] = data!.results;
+    expect(results.map((r) => r.status)).toEqual([201, 409]);
+    const refused = results[1]!.body as Problem;
+    expect(refused.code).toBe('OWNER_REQUIRED');
   });
 
   test('sends the request id it is given', async () => {

@@ -58,6 +58,9 @@ const world = {
   roleIds: ['owner', 'admin', 'member', 'viewer'] as string[],
   teamIds: [] as string[],
   keyIds: [] as string[],
+  /** Invitations of the organization (of every status), and tokens of pending ones. */
+  invitationIds: [] as string[],
+  invitationTokens: [] as string[],
   /** The service's permissions and a product permission the fuzzing may delete (and gets back). */
   permissionIds: ['org:read', 'members:read', 'teams:manage', 'billing:manage', 'projects:fuzz'],
   etags: ['"1"', '"2"'] as string[],
@@ -179,11 +182,22 @@ async function refresh() {
     description: 'A product permission to fuzz with.',
     includedIn: ['admin'],
   });
-  const [members, roles, teams, ...pages] = await Promise.all([
+  // Seats set by the fuzzing would refuse the repairs' additions: unlimited again.
+  await must(world.owner.key, 'PATCH', orgPath(), { maxMembers: null });
+  // Pending invitations to answer, with their tokens (shown once, so kept here).
+  const pending = await must(world.owner.key, 'GET', `${orgPath()}/invitations?status=pending`);
+  for (let i = pending.data.length; i < 3; i += 1) {
+    const created = await must(world.owner.key, 'POST', `${orgPath()}/invitations`, {
+      email: `${fresh('invitee')}@example.test`,
+    });
+    world.invitationTokens = [...world.invitationTokens.slice(-10), created.token];
+  }
+  const [members, roles, teams, invitations, ...pages] = await Promise.all([
     must(world.owner.key, 'GET', `${orgPath()}/members?limit=100`),
     must(world.owner.key, 'GET', `${orgPath()}/roles?limit=100`),
     must(world.owner.key, 'GET', `${orgPath()}/teams?limit=100`),
-    ...['members', 'roles', 'audit-events', 'teams'].map((list) =>
+    must(world.owner.key, 'GET', `${orgPath()}/invitations?limit=100`),
+    ...['members', 'roles', 'audit-events', 'teams', 'invitations'].map((list) =>
       must(world.owner.key, 'GET', `${orgPath()}/${list}?limit=1`),
     ),
   ]);
@@ -219,6 +233,8 @@ async function refresh() {
   );
   world.userIds = [...ours.slice(0, 20), ...world.foreign.userIds, 'auth0|nobody-here'];
   world.roleIds = (roles.data as { id: string }[]).map((r) => r.id);
+  world.invitationIds = (invitations.data as { id: string }[]).map((i) => i.id).slice(-20);
+  if (world.invitationTokens.length === 0) world.invitationTokens = [`mri_${'A'.repeat(43)}`];
   world.teamIds = [...(teams.data as { id: string }[]).map((t) => t.id), ...world.foreign.teamIds];
   world.keyIds = [
     ...keys.flatMap((k) => (k.data as { id: string }[]).map((x) => x.id).slice(0, 5)),
@@ -247,6 +263,8 @@ async function repair() {
       world.owner.key = await mint(world.owner.userId!);
     }
   }
+  // Seats the fuzzing set would refuse the member's re-addition below.
+  await must(world.owner.key, 'PATCH', orgPath(), { maxMembers: null });
   if (world.member.userId === world.owner.userId) world.member.userId = fresh('usr_member-');
   const member = await api(
     world.owner.key,
@@ -284,6 +302,8 @@ const MAY_BREAK_ACTORS = new Set([
   'setMemberRole',
   'transferOwnership',
   'revokeApiKey',
+  'batchMembers',
+  'updateOrganization',
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -309,6 +329,8 @@ const factory = new RequestFactory(
     ApiKeyId: pool(() => world.keyIds),
     Cursor: pool(() => world.cursors),
     Permission: pool(() => world.permissionIds),
+    InvitationId: pool(() => world.invitationIds),
+    InvitationToken: pool(() => world.invitationTokens),
   },
   {
     ifMatch: fc.oneof(
@@ -437,7 +459,7 @@ afterAll(async () => {
 
 describe('every operation keeps the contract under fuzzing', () => {
   test('the document has the operations this test walks', () => {
-    expect(ops.length).toBeGreaterThanOrEqual(46);
+    expect(ops.length).toBeGreaterThanOrEqual(55);
   });
 
   test.each(ops.map((op, index) => [op.id, op, index] as const))(

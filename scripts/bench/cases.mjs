@@ -129,6 +129,54 @@ function setMemberRoleCase({ api, org, key, targets }) {
   };
 }
 
+/**
+ * batchMembers: each connection sets the role of its own block of 100 members in one request,
+ * between `member` and `viewer` (every item a real change), to compare with 100 setMemberRole
+ * requests: the report prints items per second and statements per item beside setMemberRole's.
+ */
+function batchMembersCase({ api, org, key, blocks }) {
+  const path = `/v1/organizations/${org}/members/batch`;
+  const headers = { ...bearer(key), 'content-type': 'application/json' };
+  const body = (block, roleId) =>
+    JSON.stringify({ operations: block.map((userId) => ({ op: 'set_role', userId, roleId })) });
+  const size = blocks[0].length;
+  return {
+    title: `batchMembers (${size} set_role, member ⇄ viewer)`,
+    server: 'service',
+    targets: [],
+    perRequest: size,
+    compareWith: 'setMemberRole (member ⇄ viewer)',
+    async options(watch) {
+      const roles = await Promise.all(
+        blocks.map(async (block) => (await api('GET', memberPath(org, block[0]), key)).role.id),
+      );
+      let next = 0;
+      return {
+        setupClient(client) {
+          const i = next++ % blocks.length;
+          const [first, second] =
+            roles[i] === 'member' ? ['viewer', 'member'] : ['member', 'viewer'];
+          client.setRequests([
+            watch({ method: 'POST', path, headers, body: body(blocks[i], first) }),
+            watch({ method: 'POST', path, headers, body: body(blocks[i], second) }),
+          ]);
+        },
+      };
+    },
+    // One batch before any load (the first block to viewer): every item must apply.
+    probe: {
+      method: 'POST',
+      path,
+      headers,
+      body: body(blocks[0], 'viewer'),
+      expect: (answer) =>
+        answer?.results?.length === size && answer.results.every((r) => r.status === 200)
+          ? undefined
+          : `not ${size} applied items: ${JSON.stringify(answer).slice(0, 300)}`,
+    },
+  };
+}
+
 /** The baseline: a member-like row by primary key, from Express and one select. */
 function baselineCase(org) {
   return {
@@ -147,7 +195,7 @@ function baselineCase(org) {
  * the scale organization (100,000 members, 1,000,000 audit events) and the deep cursors.
  */
 export function buildCases({ api, fixtures, baselineOrg }) {
-  const { small, scale, roleTargets, deepMembers, deepAudit, token } = fixtures;
+  const { small, scale, batch, roleTargets, deepMembers, deepAudit, token } = fixtures;
   const smallOrg = `/v1/organizations/${small.orgId}`;
   const scaleOrg = `/v1/organizations/${scale.orgId}`;
   return [
@@ -191,6 +239,7 @@ export function buildCases({ api, fixtures, baselineOrg }) {
     }),
     ...accessCases(small.orgId, small.key),
     setMemberRoleCase({ api, org: small.orgId, key: small.key, targets: roleTargets }),
+    batchMembersCase({ api, org: batch.orgId, key: batch.key, blocks: batch.blocks }),
     getCase({
       title: 'listMembers, 100k members, page 1',
       server: 'service',

@@ -71,6 +71,22 @@ export function printTable({ heading, notes, rows }) {
       );
     }
   }
+  // A case of many items per request (a batch) beside the case of one item per request it stands
+  // for: items per second and statements per item.
+  for (const row of rows.filter((candidate) => candidate.perRequest && !candidate.failure)) {
+    const single = rows.find((candidate) => candidate.title === row.compareWith);
+    const items = row.rps * row.perRequest;
+    const perItem =
+      row.statementsPerRequest === null ? null : row.statementsPerRequest / row.perRequest;
+    let text = `\n  ${row.title}: ${integer(items)} items/s (${fixed(1)(row.rps)} requests/s × ${row.perRequest})`;
+    if (single && !single.failure) {
+      text += `; ${row.perRequest} single requests (${single.title}): ${integer(single.rps)} changes/s, ${fixed(1)((row.perRequest / single.rps) * 1000)} ms for ${row.perRequest}; the batch: ${fixed(1)(1000 / row.rps)} ms, ×${fixed(1)(items / single.rps)} the items per second`;
+      if (perItem !== null && single.statementsPerRequest !== null) {
+        text += `; statements per item ${fixed(2)(perItem)} vs ${fixed(2)(single.statementsPerRequest)} (${integer(row.statementsPerRequest)} for the batch vs ${integer(single.statementsPerRequest * row.perRequest)} for ${row.perRequest} requests)`;
+      }
+    }
+    console.log(text);
+  }
   const caveat = rows.find((row) => row.countCaveat)?.countCaveat;
   if (caveat) console.log(`\n  * ${caveat}: its count may be low`);
   const failed = rows.filter((row) => row.failure).length;

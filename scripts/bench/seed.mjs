@@ -134,3 +134,22 @@ export async function roleChangeTargets(sql, orgId, count) {
   );
   return rows.map((row) => row.user_id);
 }
+
+/**
+ * The batch organization's members, all active with the role `member`, in blocks of `size`: each
+ * connection of the batch case changes its own block, so no two batches race for one member.
+ */
+export async function batchBlocks(sql, orgId, blocks, size) {
+  await sql.query(
+    `update memberships set role_id = 'member', status = 'active'
+     where org_id = $1 and role_id <> 'owner'`,
+    [orgId],
+  );
+  const rows = await sql.query(
+    `select user_id from memberships where org_id = $1 and role_id = 'member'
+     order by user_id limit $2`,
+    [orgId, blocks * size],
+  );
+  const ids = rows.map((row) => row.user_id);
+  return Array.from({ length: blocks }, (_, i) => ids.slice(i * size, (i + 1) * size));
+}
