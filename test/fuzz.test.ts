@@ -61,6 +61,7 @@ const world = {
   /** Invitations of the organization (of every status), and tokens of pending ones. */
   invitationIds: [] as string[],
   invitationTokens: [] as string[],
+  invitationEmails: [] as string[],
   /** The service's permissions and a product permission the fuzzing may delete (and gets back). */
   permissionIds: ['org:read', 'members:read', 'teams:manage', 'billing:manage', 'projects:fuzz'],
   etags: ['"1"', '"2"'] as string[],
@@ -191,6 +192,7 @@ async function refresh() {
       email: `${fresh('invitee')}@example.test`,
     });
     world.invitationTokens = [...world.invitationTokens.slice(-10), created.token];
+    world.invitationEmails = [...world.invitationEmails.slice(-10), created.email];
   }
   const [members, roles, teams, invitations, ...pages] = await Promise.all([
     must(world.owner.key, 'GET', `${orgPath()}/members?limit=100`),
@@ -235,6 +237,7 @@ async function refresh() {
   world.roleIds = (roles.data as { id: string }[]).map((r) => r.id);
   world.invitationIds = (invitations.data as { id: string }[]).map((i) => i.id).slice(-20);
   if (world.invitationTokens.length === 0) world.invitationTokens = [`mri_${'A'.repeat(43)}`];
+  if (world.invitationEmails.length === 0) world.invitationEmails = ['nobody@example.test'];
   world.teamIds = [...(teams.data as { id: string }[]).map((t) => t.id), ...world.foreign.teamIds];
   world.keyIds = [
     ...keys.flatMap((k) => (k.data as { id: string }[]).map((x) => x.id).slice(0, 5)),
@@ -331,6 +334,11 @@ const factory = new RequestFactory(
     Permission: pool(() => world.permissionIds),
     InvitationId: pool(() => world.invitationIds),
     InvitationToken: pool(() => world.invitationTokens),
+    // The addresses invited (so an acceptance can match), or new ones (so an invitation is new).
+    InvitationEmail: fc.oneof(
+      pool(() => world.invitationEmails),
+      fc.nat({ max: 1_000_000 }).map((i) => `fuzz${i}@example.test`),
+    ),
   },
   {
     ifMatch: fc.oneof(

@@ -4581,7 +4581,10 @@ export interface components {
        * @example member
        */
       roleId?: components['schemas']['RoleId'];
-      /** @description Teams of the organization the member joins on acceptance (each at most once). */
+      /**
+       * @description Teams of the organization the member joins on acceptance, each at most once
+       *     (`400 VALIDATION_FAILED` otherwise).
+       */
       teams?: components['schemas']['InvitationTeamRequest'][];
       /**
        * Format: int32
