@@ -177,6 +177,9 @@ async function seedWorld() {
   await refresh();
 }
 
+/** The tokens of pending invitations this test made, by email. */
+const tokenOf = new Map<string, string>();
+
 /** Re-reads the real ids (and brings back a custom role and a team if the fuzzing deleted them). */
 async function refresh() {
   await must(PLATFORM_KEY, 'PUT', '/v1/permissions/projects:fuzz', {
@@ -185,15 +188,19 @@ async function refresh() {
   });
   // Seats set by the fuzzing would refuse the repairs' additions: unlimited again.
   await must(world.owner.key, 'PATCH', orgPath(), { maxMembers: null });
-  // Pending invitations to answer, with their tokens (shown once, so kept here).
+  // Pending invitations to answer, with their tokens (shown once, so kept here): the pools hold
+  // only pending ones whose token is known, so a drawn token and email often belong together.
   const pending = await must(world.owner.key, 'GET', `${orgPath()}/invitations?status=pending`);
-  for (let i = pending.data.length; i < 3; i += 1) {
+  const live = new Set((pending.data as { email: string }[]).map((i) => i.email));
+  for (const address of tokenOf.keys()) if (!live.has(address)) tokenOf.delete(address);
+  while (tokenOf.size < 3) {
     const created = await must(world.owner.key, 'POST', `${orgPath()}/invitations`, {
       email: `${fresh('invitee')}@example.test`,
     });
-    world.invitationTokens = [...world.invitationTokens.slice(-10), created.token];
-    world.invitationEmails = [...world.invitationEmails.slice(-10), created.email];
+    tokenOf.set(created.email as string, created.token as string);
   }
+  world.invitationEmails = [...tokenOf.keys()];
+  world.invitationTokens = [...tokenOf.values()];
   const [members, roles, teams, invitations, ...pages] = await Promise.all([
     must(world.owner.key, 'GET', `${orgPath()}/members?limit=100`),
     must(world.owner.key, 'GET', `${orgPath()}/roles?limit=100`),
@@ -236,8 +243,6 @@ async function refresh() {
   world.userIds = [...ours.slice(0, 20), ...world.foreign.userIds, 'auth0|nobody-here'];
   world.roleIds = (roles.data as { id: string }[]).map((r) => r.id);
   world.invitationIds = (invitations.data as { id: string }[]).map((i) => i.id).slice(-20);
-  if (world.invitationTokens.length === 0) world.invitationTokens = [`mri_${'A'.repeat(43)}`];
-  if (world.invitationEmails.length === 0) world.invitationEmails = ['nobody@example.test'];
   world.teamIds = [...(teams.data as { id: string }[]).map((t) => t.id), ...world.foreign.teamIds];
   world.keyIds = [
     ...keys.flatMap((k) => (k.data as { id: string }[]).map((x) => x.id).slice(0, 5)),
