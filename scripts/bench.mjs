@@ -204,6 +204,8 @@ async function measureCase(kase, cases, servers, database) {
   const server = servers[kase.server];
   const measured = await measure(kase, {
     ...settings,
+    // A case may ask for fewer connections (a batch: each request is 100 changes).
+    connections: kase.connections ?? settings.connections,
     server,
     counter: database.statementCounter(server),
   });
