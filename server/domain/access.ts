@@ -11,7 +11,7 @@ import {
 import { insertAuditEventsQuery } from '../storage/audit.repository.js';
 import type { Db, Executor, Trx } from '../storage/database.js';
 import { markKeyCommitted } from '../storage/idempotency.repository.js';
-import { sql } from 'kysely';
+import { RawNode, SelectQueryNode, sql, type KyselyPlugin, type RootOperationNode } from 'kysely';
 import { runTransaction } from '../storage/transaction.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import { runWrites, type Write } from '../storage/write-batch.js';
@@ -253,15 +253,18 @@ export class BatchFailed<T> extends Error {
  * A batch of changes inside one organization, in order, in one transaction under one take of the
  * organization's lock. Each item is a step (the very rules and writes of its single operation)
  * made by `items[i]()`; it reads the actor afresh (an earlier item may have changed them) with
- * its facts, runs, and flushes its own writes and audit events, inside a savepoint: a refused
- * item rolls back to it and the batch goes on. With `atomic`, one refusal rolls back the whole
- * transaction (`BatchFailed`, with every item's outcome; nothing applied, nothing audited). A
- * database failure is no refusal: the whole batch fails (and is retried) as any change does.
- * The idempotency mark is written once, with the batch.
+ * its facts, runs, and flushes its own writes and audit events. A refused item leaves no trace
+ * and the batch goes on. With `atomic`, one refusal rolls back the whole transaction
+ * (`BatchFailed`, with every item's outcome; nothing applied, nothing audited). A database failure
+ * is no refusal: the whole batch fails (and is retried) as any change does. The idempotency mark
+ * is written once, with the batch.
  *
- * Round trips: BEGIN, the lock, then per item its read, its flush and one statement that
- * releases its savepoint and sets the next (a refused item: its read and a rollback to the
- * savepoint), then the mark and COMMIT.
+ * How a refused item leaves no trace: almost every refusal comes before its item writes anything
+ * (the rules run first, the writes are flushed last), so the batch first runs without savepoints,
+ * watching each item's writes. Only when an item is refused after it wrote (or after a statement
+ * of it failed) is that transaction rolled back and the batch run again with a savepoint around
+ * every item. Round trips: BEGIN, the lock, the caller, then per item its read and its flush
+ * (a refused item: its read), then the mark and COMMIT; with savepoints, one more per item.
  */
 export async function inOrganizationBatch<T>(
   deps: DomainDeps,
@@ -272,36 +275,101 @@ export async function inOrganizationBatch<T>(
 ): Promise<BatchOutcome<T>[]> {
   const caller = callerOf(ctx);
   if (caller.kind === 'platform') throw onBehalfOfRequired();
+  const batch = (savepoints: boolean) =>
+    transaction(deps, (trx) => runBatch(deps, ctx, caller, trx, orgId, items, atomic, savepoints));
+  try {
+    return await batch(false);
+  } catch (error) {
+    if (!(error instanceof SavepointsNeeded) && !isAbortedTransaction(error)) throw error;
+    return batch(true);
+  }
+}
+
+/** An item was refused after it wrote: the batch must run again with savepoints. */
+class SavepointsNeeded extends Error {
+  constructor() {
+    super('a batch item was refused after it wrote');
+  }
+}
+
+/** PostgreSQL refusing statements after one failed (25P02): an item's statement failed. */
+const isAbortedTransaction = (error: unknown) =>
+  (error as { code?: unknown } | null)?.code === '25P02';
+
+/** Notes whether a step sends a write (anything but a select) while `watching` is on. */
+function writeWatch(state: { watching: boolean; wrote: boolean }): KyselyPlugin {
+  return {
+    transformQuery({ node }) {
+      if (state.watching && !isRead(node)) state.wrote = true;
+      return node;
+    },
+    transformResult: ({ result }) => Promise.resolve(result),
+  };
+}
+
+const isRead = (node: RootOperationNode) =>
+  SelectQueryNode.is(node) ||
+  (RawNode.is(node) &&
+    /^\s*(select|with\s+[^(]+as\s*\(\s*select)\b/i.test(node.sqlFragments[0] ?? ''));
+
+async function runBatch<T>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  caller: Caller,
+  trx: Trx,
+  orgId: string,
+  items: readonly (() => Step<T, Record<string, unknown>>)[],
+  atomic: boolean,
+  savepoints: boolean,
+): Promise<BatchOutcome<T>[]> {
   const itemCtx: RequestContext = { credential: ctx.credential, requestId: ctx.requestId };
-  return transaction(deps, async (trx) => {
-    await lockFor(trx, caller, orgId);
-    // The whole batch is refused for a caller who may not act here at all (401, 403, 404).
-    await ask(trx, caller, orgId, undefined, false);
-    await sql`savepoint batch_item`.execute(trx);
-    const outcomes: BatchOutcome<T>[] = [];
-    for (const [index, make] of items.entries()) {
-      try {
-        const { work, facts } = make();
-        const { actor, answer } = await ask(trx, caller, orgId, facts, false);
-        const value = await changeIn(deps, itemCtx, trx, actor, orgId, answer.facts, (change) =>
-          work(trx, actor!, answer.org!, change),
-        );
-        outcomes.push({ index, applied: true, value });
-        // One round trip (no parameters: one simple query with two statements).
-        await sql`release savepoint batch_item; savepoint batch_item`.execute(trx);
-      } catch (error) {
-        if (!(error instanceof AppError) || error.status >= 500) throw error;
-        await sql`rollback to savepoint batch_item`.execute(trx);
-        outcomes.push({ index, applied: false, error });
-      }
+  await lockFor(trx, caller, orgId);
+  // The whole batch is refused for a caller who may not act here at all (401, 403, 404).
+  await ask(trx, caller, orgId, undefined, false);
+  if (savepoints) await sql`savepoint batch_item`.execute(trx);
+  const outcomes: BatchOutcome<T>[] = [];
+  for (const [index, make] of items.entries()) {
+    const state = { watching: false, wrote: false };
+    const watched = savepoints ? trx : trx.withPlugin(writeWatch(state));
+    try {
+      const { work, facts } = make();
+      const { actor, answer } = await ask(trx, caller, orgId, facts, false);
+      const value = await changeIn(
+        deps,
+        itemCtx,
+        trx,
+        actor,
+        orgId,
+        answer.facts,
+        async (change) => {
+          state.watching = true;
+          try {
+            return await work(watched, actor!, answer.org!, change);
+          } finally {
+            state.watching = false;
+          }
+        },
+        () => (state.wrote = true),
+      );
+      outcomes.push({ index, applied: true, value });
+      // One round trip (no parameters: one simple query with two statements).
+      if (savepoints) await sql`release savepoint batch_item; savepoint batch_item`.execute(trx);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) throw error;
+      if (savepoints) await sql`rollback to savepoint batch_item`.execute(trx);
+      else if (state.wrote) throw new SavepointsNeeded();
+      outcomes.push({ index, applied: false, error });
     }
-    if (atomic && outcomes.some((outcome) => !outcome.applied)) throw new BatchFailed(outcomes);
-    if (ctx.idempotency && !ctx.preview) {
-      await markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key).execute();
-    }
-    if (ctx.preview) throw new PreviewRolledBack(outcomes);
-    return outcomes;
-  });
+  }
+  if (atomic && outcomes.some((outcome) => !outcome.applied)) throw new BatchFailed(outcomes);
+  if (ctx.idempotency) {
+    await markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key).execute();
+  } else if (!savepoints && !outcomes.at(-1)!.applied) {
+    // A statement of the last item may have failed unnoticed (a refusal made of a database
+    // error): COMMIT would then roll back silently. One statement more says so (25P02).
+    await sql`select 1`.execute(trx);
+  }
+  return outcomes;
 }
 
 /**
@@ -393,6 +461,8 @@ async function changeIn<T, F>(
   orgId: string,
   facts: F,
   work: (change: Change<F>) => Promise<T>,
+  /** Told just before the last writes are sent (a batch notes that its item wrote). */
+  onFlush?: () => void,
 ): Promise<T> {
   const now = deps.clock.now();
   const audits: AuditChange[] = [];
@@ -411,6 +481,7 @@ async function changeIn<T, F>(
   if (ctx.idempotency && !ctx.preview) {
     writes.push(markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key));
   }
+  if (writes.length > 0) onFlush?.();
   const touched = await runWrites(trx, writes);
   deferred.forEach(({ expect }, i) => {
     if (expect && touched[i] !== expect.rows) throw expect.otherwise();
