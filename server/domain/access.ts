@@ -11,6 +11,7 @@ import {
 import { insertAuditEventsQuery } from '../storage/audit.repository.js';
 import type { Db, Executor, Trx } from '../storage/database.js';
 import { markKeyCommitted } from '../storage/idempotency.repository.js';
+import { insertDeliveriesQuery } from '../storage/webhooks.repository.js';
 import { runTransaction } from '../storage/transaction.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import { runWrites, type Write } from '../storage/write-batch.js';
@@ -231,14 +232,31 @@ class PreviewRolledBack extends Error {
   }
 }
 
-/** Runs a change's transaction; for a preview, answers what the rolled-back change answered. */
-async function transaction<T>(deps: DomainDeps, work: (trx: Trx) => Promise<T>): Promise<T> {
+/** Whether a change wrote events (so that, once committed, those waiting for them are told). */
+interface Written {
+  events: boolean;
+}
+
+/**
+ * Runs a change's transaction; for a preview, answers what the rolled-back change answered. Once
+ * a change with events has committed, the requests waiting for the organization's events in this
+ * process are woken (other processes hear of it from the database).
+ */
+async function transaction<T>(
+  deps: DomainDeps,
+  orgId: string,
+  work: (trx: Trx, written: Written) => Promise<T>,
+): Promise<T> {
+  const written: Written = { events: false };
+  let result: T;
   try {
-    return await runTransaction(deps.db, work);
+    result = await runTransaction(deps.db, (trx) => work(trx, written));
   } catch (error) {
     if (error instanceof PreviewRolledBack) return error.answer as T;
     throw error;
   }
+  if (written.events) deps.events?.notify(orgId);
+  return result;
 }
 
 async function unitOfWork<T, F extends Record<string, unknown>>(
@@ -250,7 +268,7 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
   platform: boolean,
   work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
 ): Promise<T> {
-  return transaction(deps, async (trx) => {
+  return transaction(deps, orgId, async (trx, written) => {
     if (!(await lockOrganizationFor(trx, caller, orgId))) {
       // Not entitled to the lock: say why without touching the organization.
       if (caller.kind === 'key') {
@@ -259,7 +277,7 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
       throw organizationNotFound();
     }
     const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
-    return changeIn(deps, ctx, trx, actor, orgId, answer.facts, (change) =>
+    return changeIn(deps, ctx, trx, written, actor, orgId, answer.facts, (change) =>
       work(trx, actor, answer.org!, change),
     );
   });
@@ -277,19 +295,21 @@ export async function platformChange<T>(
   work: (trx: Trx, change: Change<NoFacts>) => Promise<T>,
 ): Promise<T> {
   await requirePlatform(deps.db, ctx, refusal);
-  return transaction(deps, (trx) =>
-    changeIn(deps, ctx, trx, null, orgId, {}, (change) => work(trx, change)),
+  return transaction(deps, orgId, (trx, written) =>
+    changeIn(deps, ctx, trx, written, null, orgId, {}, (change) => work(trx, change)),
   );
 }
 
 /**
- * Runs a change's rules and writes, then its last writes, audit events and idempotency mark. A
- * preview goes exactly as far, then rolls everything back (and marks no idempotency claim).
+ * Runs a change's rules and writes, then its last writes, audit events, their webhook deliveries
+ * (the outbox) and idempotency mark, in one statement. A preview goes exactly as far, then rolls
+ * everything back (and marks no idempotency claim).
  */
 async function changeIn<T, F>(
   deps: DomainDeps,
   ctx: RequestContext,
   trx: Trx,
+  written: Written,
   actor: Actor | null,
   orgId: string,
   facts: F,
@@ -308,6 +328,9 @@ async function changeIn<T, F>(
   if (audits.length > 0) {
     const events = audits.map((change) => auditEvent(deps, ctx, actor, orgId, now, change));
     writes.push(insertAuditEventsQuery(trx, events));
+    // The transactional outbox: each event's deliveries to the endpoints subscribed to it.
+    writes.push(insertDeliveriesQuery(trx, orgId, events, now));
+    written.events = true;
   }
   if (ctx.idempotency && !ctx.preview) {
     writes.push(markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key));

@@ -35,6 +35,14 @@ export type AccessSubjectSearchResult = Schemas['AccessSubjectSearchResult'];
 export type AccessResourceSearchResult = Schemas['AccessResourceSearchResult'];
 export type AccessActionSearchResult = Schemas['AccessActionSearchResult'];
 export type EffectivePermissions = Schemas['EffectivePermissions'];
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type WebhookEndpointCreate = Schemas['WebhookEndpointCreate'];
+export type WebhookEndpointPatch = Schemas['WebhookEndpointPatch'];
+export type WebhookEndpointSecret = Schemas['WebhookEndpointSecret'];
+export type WebhookEventFilter = Schemas['WebhookEventFilter'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type WebhookDeliveryStatus = Schemas['WebhookDeliveryStatus'];
+export type EventStreamPage = Schemas['EventStreamPage'];
 
 export interface Page<T> {
   data: T[];

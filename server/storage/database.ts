@@ -9,6 +9,7 @@ import * as rateLimits from './migrations/0003-rate-limits.js';
 import * as idempotencyCommitted from './migrations/0004-idempotency-committed.js';
 import * as release2 from './migrations/0005-release-2.js';
 import * as accessDecisions from './migrations/0006-access-decisions.js';
+import * as webhooks from './migrations/0008-webhooks.js';
 import { classifyDatabaseError } from './database-errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
@@ -164,6 +165,7 @@ const migrations: Record<string, Migration> = {
   '0004-idempotency-committed': idempotencyCommitted,
   '0005-release-2': release2,
   '0006-access-decisions': accessDecisions,
+  '0008-webhooks': webhooks,
 };
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */
