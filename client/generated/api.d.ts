@@ -1681,7 +1681,9 @@ export interface paths {
     /**
      * Update a webhook endpoint
      * @description Changes an endpoint's URL (checked as at creation), description, event types or status.
-     *     Enabling a disabled endpoint clears its `disabledReason`, and its pending deliveries are sent.
+     *     Enabling a disabled endpoint clears its `disabledReason`, and the deliveries queued before it
+     *     was disabled are sent (events of the time it was disabled are not: read them with
+     *     `listEvents`).
      *
      *     **Permission:** `webhooks:manage` (the owner and admins hold it).
      *
@@ -3726,9 +3728,10 @@ export interface components {
     WebhookEventFilter: components['schemas']['AuditAction'] | '*';
     /**
      * WebhookEndpointStatus
-     * @description `enabled` endpoints receive deliveries; `disabled` ones do not (their pending deliveries wait
-     *     until the endpoint is enabled again). The service disables an endpoint by itself when its
-     *     receiver answers `410 Gone`, or when every delivery to it has failed for 24 hours.
+     * @description `enabled` endpoints receive deliveries; `disabled` ones do not: no delivery is queued for them
+     *     (the events stay available from `listEvents`), and deliveries queued before wait until the
+     *     endpoint is enabled again. The service disables an endpoint by itself when its receiver answers
+     *     `410 Gone`, or when every delivery to it has failed for 24 hours.
      * @example enabled
      * @enum {string}
      */
@@ -4016,7 +4019,7 @@ export interface components {
     /**
      * WebhookEndpointPatch
      * @description Changes to a webhook endpoint; send at least one field. Setting `status` to `enabled` clears
-     *     `disabledReason`, and the deliveries that waited are sent.
+     *     `disabledReason`, and the deliveries queued before it was disabled are sent.
      */
     WebhookEndpointPatch: {
       url?: components['schemas']['WebhookUrl'];

@@ -1,7 +1,12 @@
 import type { MemberRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
 import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
-import type { ApiKeyRow, AuditEventRow, OrganizationRow, WebhookEndpointRow } from '../storage/schema.js';
+import type {
+  ApiKeyRow,
+  AuditEventRow,
+  OrganizationRow,
+  WebhookEndpointRow,
+} from '../storage/schema.js';
 import type { DeliveryRecord } from '../storage/webhooks.repository.js';
 import { renderableUrl } from './text.js';
 import type {
@@ -154,7 +159,8 @@ export function toWebhookDelivery(row: DeliveryRecord): WebhookDelivery {
     eventType: row.event_type,
     status: row.status,
     attemptCount: row.attempt_count,
-    nextAttemptAt: row.status === 'pending' && row.next_attempt_at ? iso(row.next_attempt_at) : null,
+    nextAttemptAt:
+      row.status === 'pending' && row.next_attempt_at ? iso(row.next_attempt_at) : null,
     createdAt: iso(row.created_at),
     attempts: row.recent_attempts.map((a) => ({
       attemptedAt: iso(a.attempted_at),

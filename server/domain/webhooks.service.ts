@@ -70,7 +70,12 @@ async function requireManager(deps: DomainDeps, ctx: RequestContext, orgId: stri
   await readInOrganization(deps, ctx, orgId, (_db, actor) => requirePermission(actor, MANAGE));
 }
 
-async function loadEndpoint(ex: Executor, orgId: string, endpointId: string, pre: Precondition = {}) {
+async function loadEndpoint(
+  ex: Executor,
+  orgId: string,
+  endpointId: string,
+  pre: Precondition = {},
+) {
   const endpoint = await findEndpoint(ex, orgId, endpointId);
   if (!endpoint) throw endpointNotFound();
   if (!preconditionHolds(pre, endpoint.version)) throw endpointPreconditionFailed();
@@ -284,7 +289,9 @@ export async function listWebhookDeliveries(
     await loadEndpoint(db, orgId, endpointId);
     const list = `webhook-deliveries:${endpointId}`;
     const before =
-      query.cursor === undefined ? undefined : keyString(decodeCursor(query.cursor, list, orgId), 0);
+      query.cursor === undefined
+        ? undefined
+        : keyString(decodeCursor(query.cursor, list, orgId), 0);
     const rows = await listDeliveries(db, endpointId, query.status, query.limit + 1, before);
     return pageOf(rows, query.limit, toWebhookDelivery, (row) =>
       encodeCursor(list, orgId, [row.event_id]),

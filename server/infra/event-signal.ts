@@ -72,7 +72,11 @@ export function listenForEvents(
 
   const connect = async () => {
     if (stopped) return;
-    const next = new pg.Client({ connectionString: url, application_name: 'member-roles-events', keepAlive: true });
+    const next = new pg.Client({
+      connectionString: url,
+      application_name: 'member-roles-events',
+      keepAlive: true,
+    });
     next.on('notification', (message) => signal.notify(message.payload ?? '*'));
     next.on('error', (error) => {
       logger.warn({ err: error.message }, 'the event listener lost its database connection');

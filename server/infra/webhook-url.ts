@@ -67,8 +67,7 @@ export function isForbiddenAddress(address: string): boolean {
 }
 
 export type UrlCheck =
-  | { ok: true; url: URL; address: string; family: 4 | 6 }
-  | { ok: false; reason: string };
+  { ok: true; url: URL; address: string; family: 4 | 6 } | { ok: false; reason: string };
 
 export interface WebhookUrlGuardOptions {
   /** `http://` and private addresses too (MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE=1). */

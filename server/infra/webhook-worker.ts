@@ -163,7 +163,11 @@ export class WebhookWorker {
     );
     await recordOutcome(this.options.db, outcome);
     this.options.metrics?.webhookDelivered(
-      outcome.status === 'succeeded' ? 'succeeded' : outcome.status === 'failed' ? 'failed' : 'retrying',
+      outcome.status === 'succeeded'
+        ? 'succeeded'
+        : outcome.status === 'failed'
+          ? 'failed'
+          : 'retrying',
     );
     if (outcome.disable) {
       this.options.logger.warn(

@@ -162,7 +162,12 @@ export async function findDelivery(ex: Executor, endpointId: string, eventId: st
 }
 
 /** Sends a delivery again now, with a fresh retry schedule. */
-export async function requeueDelivery(ex: Executor, endpointId: string, eventId: string, now: Date) {
+export async function requeueDelivery(
+  ex: Executor,
+  endpointId: string,
+  eventId: string,
+  now: Date,
+) {
   return ex
     .updateTable('webhook_deliveries')
     .set({ status: 'pending', retries: 0, next_attempt_at: now, locked_until: null })

@@ -31,7 +31,11 @@ export async function startReceiver(respond?: Responder) {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const request = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      const request = {
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        at: Date.now(),
+      };
       received.push(request);
       for (const waiter of [...waiters]) {
         if (received.length >= waiter.count) {
@@ -55,7 +59,10 @@ export async function startReceiver(respond?: Responder) {
       if (received.length < count) {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(
-            () => reject(new Error(`${received.length} of ${count} deliveries arrived in ${timeoutMs} ms`)),
+            () =>
+              reject(
+                new Error(`${received.length} of ${count} deliveries arrived in ${timeoutMs} ms`),
+              ),
             timeoutMs,
           );
           waiters.push({
