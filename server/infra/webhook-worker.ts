@@ -48,8 +48,9 @@ export class WebhookWorker {
 
   constructor(private readonly options: WebhookWorkerOptions) {
     this.concurrency = options.concurrency ?? 16;
-    // Longer than a send can take (its timeout), with room for recording the outcome.
-    this.leaseMs = options.timeoutMs + 30_000;
+    // Longer than a send can take (its timeout), with room for recording the outcome. A worker
+    // that dies leaves its deliveries to others once the lease ends.
+    this.leaseMs = 2 * options.timeoutMs + 5_000;
   }
 
   start(): void {
