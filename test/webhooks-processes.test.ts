@@ -280,8 +280,7 @@ describe('the transactional outbox across processes', () => {
     });
     const { answer, at } = await held;
     expect(at - changedAt).toBeLessThan(1000);
-    expect(answer.data.map((e: { targetUserId: string }) => e.targetUserId)).toEqual([
-      'usr_elsewhere',
-    ]);
+    const events = answer.data as { targetUserId: string }[];
+    expect(events.map((e) => e.targetUserId)).toEqual(['usr_elsewhere']);
   }, 30_000);
 });

@@ -242,7 +242,7 @@ export async function claimDueDeliveries(
 
 /** `to_jsonb` gives timestamps as text. */
 function revive(event: AuditEventRow): AuditEventRow {
-  return { ...event, occurred_at: new Date(event.occurred_at as unknown as string) };
+  return { ...event, occurred_at: new Date(event.occurred_at) };
 }
 
 export interface DeliveryOutcome {
