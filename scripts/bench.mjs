@@ -39,12 +39,13 @@
 // than today's could reach 1,000,000 in a minute and be refused (it would show as a failure).
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { buildCases } from './bench/cases.mjs';
+import { ROLE_CHANGE_WITH_WEBHOOKS, buildCases } from './bench/cases.mjs';
 import { pgliteDatabase, postgresAdminUrl, postgresDatabase } from './bench/databases.mjs';
 import { measure } from './bench/load.mjs';
 import { startIdentityProvider } from './bench/identity.mjs';
 import { startBaseline, startService } from './bench/processes.mjs';
 import { printTable } from './bench/report.mjs';
+import { startWebhookSink } from './bench/webhook-sink.mjs';
 import {
   deepAuditPage,
   deepMembersPage,
@@ -210,10 +211,52 @@ function withRatios(rows, cases) {
   });
 }
 
+/** The webhook queue's depth as the service's metrics say. */
+async function queueDepth(service, platformKey) {
+  const res = await fetch(`${service.url}/metrics`, {
+    headers: { authorization: `Bearer ${platformKey}` },
+  });
+  const line = (await res.text())
+    .split('\n')
+    .find((l) => l.startsWith('member_roles_webhook_queue_depth '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+/**
+ * Delivery throughput to the local receiver: how many deliveries arrived while the role changes
+ * with three endpoints ran and until the queue was empty, over that time; and how long the queue
+ * took to empty after the load stopped (what was left then, over that time).
+ */
+async function deliveryThroughput(sink, service, platformKey, loadEndedAt) {
+  const backlog = await queueDepth(service, platformKey);
+  const until = Date.now() + 120_000;
+  while ((await queueDepth(service, platformKey)) > 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const left = await queueDepth(service, platformKey);
+  const { arrivals } = sink;
+  if (arrivals.length === 0) return { delivered: 0 };
+  const first = arrivals[0];
+  const last = arrivals.at(-1);
+  const after = arrivals.filter((at) => at > loadEndedAt);
+  return {
+    delivered: arrivals.length,
+    seconds: (last - first) / 1000,
+    rate: arrivals.length / Math.max(0.001, (last - first) / 1000),
+    backlog,
+    drainSeconds: after.length ? (after.at(-1) - loadEndedAt) / 1000 : 0,
+    drainRate: after.length
+      ? after.length / Math.max(0.001, (after.at(-1) - loadEndedAt) / 1000)
+      : null,
+    left,
+  };
+}
+
 /** Starts the baseline and the service, measures every case, and stops both whatever happens. */
 async function measureAll(database, fixtures) {
   const { countPgliteStatements } = database;
   const servers = {};
+  const sink = await startWebhookSink();
   try {
     servers.baseline = await startBaseline({
       databaseUrl: database.baselineUrl,
@@ -226,20 +269,55 @@ async function measureAll(database, fixtures) {
       databaseUrl: database.serviceUrl,
       platformKey: fixtures.platformKey,
       countPgliteStatements,
-      env: servers.identity.env,
+      env: { ...servers.identity.env, MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE: '1' },
     });
     const cases = buildCases({
       api: apiOf(servers.service),
-      fixtures: { ...fixtures, token: await servers.identity.token(fixtures.small.ownerUserId) },
+      fixtures: {
+        ...fixtures,
+        token: await servers.identity.token(fixtures.small.ownerUserId),
+        webhookSinkUrl: sink.url,
+      },
       baselineOrg: BASELINE_ORG,
     }).filter((kase) => kase.isBaseline || !settings.only || settings.only.test(kase.title));
     await probe(cases, servers);
     const rows = [];
-    for (const kase of cases) rows.push(await measureCase(kase, cases, servers, database));
-    return withRatios(rows, cases);
+    let deliveries;
+    for (const kase of cases) {
+      rows.push(await measureCase(kase, cases, servers, database));
+      if (kase.title === ROLE_CHANGE_WITH_WEBHOOKS) {
+        deliveries = await deliveryThroughput(
+          sink,
+          servers.service,
+          fixtures.platformKey,
+          Date.now(),
+        );
+      }
+    }
+    return { rows: withRatios(rows, cases), deliveries };
   } finally {
     await Promise.all(Object.values(servers).map((server) => server.stop()));
+    await sink.stop();
   }
+}
+
+function printDeliveries(deliveries) {
+  if (!deliveries) return;
+  if (!deliveries.delivered) {
+    console.log('\n  webhook deliveries: none arrived at the local receiver');
+    return;
+  }
+  const n = (x) => Math.round(x).toLocaleString('en');
+  console.log(
+    `\n  webhook deliveries to a local receiver (${ROLE_CHANGE_WITH_WEBHOOKS}): ` +
+      `${n(deliveries.delivered)} in ${deliveries.seconds.toFixed(1)} s, ${n(deliveries.rate)}/s ` +
+      'from the first to the last (warm-up and measured runs, and the queue left after them);',
+  );
+  console.log(
+    `  queue at the end of the load: ${n(deliveries.backlog)}, empty ${deliveries.drainSeconds.toFixed(1)} s later` +
+      (deliveries.drainRate ? ` (${n(deliveries.drainRate)}/s)` : '') +
+      (deliveries.left ? `; ${n(deliveries.left)} still pending after 120 s` : ''),
+  );
 }
 
 async function benchOn(kind) {
@@ -255,7 +333,7 @@ async function benchOn(kind) {
     const seeded = await timed('seeding in bulk with SQL', () => seed(database, organizations));
     const fixtures = { ...seeded, platformKey };
     const loadBefore = loadavg()[0];
-    const rows = await timed(
+    const { rows, deliveries } = await timed(
       `measuring (${settings.warmup} s warm-up + ${settings.seconds} s per case)`,
       () => measureAll(database, fixtures),
     );
@@ -275,6 +353,7 @@ async function benchOn(kind) {
       ],
       rows,
     });
+    printDeliveries(deliveries);
     return rows.some((row) => row.failure);
   } finally {
     await database.cleanup();
