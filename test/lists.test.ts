@@ -160,7 +160,7 @@ describe('roles and permissions', () => {
       },
     );
     expect(data!.permissions).not.toContain('billing:manage');
-    expect(data!.permissions).toHaveLength(12);
+    expect(data!.permissions).toHaveLength(13);
     expect(response.headers.get('etag')).toBe(`"${data!.version}"`);
     const missing = await org.owner.client.GET('/v1/organizations/{orgId}/roles/{roleId}', {
       params: { path: { orgId: org.orgId, roleId: 'role_01JD0000000000000000000000' } },

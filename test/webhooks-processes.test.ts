@@ -186,8 +186,13 @@ describe('the transactional outbox across processes', () => {
   beforeAll(async () => {
     database = await scratchDatabase();
     for (let i = 0; i < 2; i += 1) {
+      // A generous timeout: a receiver slow on a loaded machine must not cause a retry here.
       processes.push(
-        await spawnService(compiled.main, { DATABASE_URL: database.url, ...webhookEnv }),
+        await spawnService(compiled.main, {
+          DATABASE_URL: database.url,
+          ...webhookEnv,
+          MEMBER_ROLES_WEBHOOK_TIMEOUT_MS: '10000',
+        }),
       );
     }
   }, 60_000);
