@@ -235,6 +235,8 @@ class PreviewRolledBack extends Error {
 /** Whether a change wrote events (so that, once committed, those waiting for them are told). */
 interface Written {
   events: boolean;
+  /** Webhook deliveries were queued (the delivery worker has work). */
+  deliveries: boolean;
 }
 
 /**
@@ -247,7 +249,7 @@ async function transaction<T>(
   orgId: string,
   work: (trx: Trx, written: Written) => Promise<T>,
 ): Promise<T> {
-  const written: Written = { events: false };
+  const written: Written = { events: false, deliveries: false };
   let result: T;
   try {
     result = await runTransaction(deps.db, (trx) => work(trx, written));
@@ -256,6 +258,7 @@ async function transaction<T>(
     throw error;
   }
   if (written.events) deps.events?.notify(orgId);
+  if (written.deliveries) deps.events?.notifyDeliveries();
   return result;
 }
 
@@ -325,17 +328,19 @@ async function changeIn<T, F>(
     defer: (write, expect) => deferred.push(expect ? { write, expect } : { write }),
   });
   const writes = deferred.map((d) => d.write);
+  let outbox: number | undefined;
   if (audits.length > 0) {
     const events = audits.map((change) => auditEvent(deps, ctx, actor, orgId, now, change));
     writes.push(insertAuditEventsQuery(trx, events));
     // The transactional outbox: each event's deliveries to the endpoints subscribed to it.
-    writes.push(insertDeliveriesQuery(trx, orgId, events, now));
+    outbox = writes.push(insertDeliveriesQuery(trx, orgId, events, now)) - 1;
     written.events = true;
   }
   if (ctx.idempotency && !ctx.preview) {
     writes.push(markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key));
   }
   const touched = await runWrites(trx, writes);
+  if (outbox !== undefined && (touched[outbox] ?? 0) > 0) written.deliveries = true;
   deferred.forEach(({ expect }, i) => {
     if (expect && touched[i] !== expect.rows) throw expect.otherwise();
   });

@@ -40,6 +40,8 @@ export interface WebhookUrlCheck {
 /** Committed events: told by the unit of work, waited for by `listEvents`. */
 export interface EventWaiter {
   notify(orgId: string): void;
+  /** Webhook deliveries were queued: wakes the delivery worker. */
+  notifyDeliveries(): void;
   /** Resolves on the organization's next committed events, after `ms`, or when the service stops. */
   wait(orgId: string, ms: number): Promise<'events' | 'timeout' | 'closed'>;
 }

@@ -16,12 +16,12 @@ import type { WebhookEndpointsTable } from '../storage/schema.js';
 import type { Updateable } from 'kysely';
 import { AppError, invalid, notFound } from '../errors.js';
 import { inOrganization, readInOrganization, requirePermission } from './access.js';
-import type { AuditSnapshot } from './model.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
 import { preconditionHolds, type Precondition } from './members.service.js';
 import type {
   AuditEvent,
+  AuditSnapshot,
   EventStreamPage,
   Page,
   WebhookDelivery,
@@ -273,7 +273,7 @@ export async function sendTestWebhook(
     );
     return toWebhookDelivery({ ...row, recent_attempts: [] });
   });
-  deps.events?.notify(orgId);
+  deps.events?.notifyDeliveries();
   return delivery;
 }
 
@@ -315,7 +315,7 @@ export async function retryWebhookDelivery(
     }
     return toWebhookDelivery((await findDelivery(trx, endpointId, deliveryId))!);
   });
-  deps.events?.notify(orgId);
+  deps.events?.notifyDeliveries();
   return delivery;
 }
 

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 
 /** The channel the audit events' trigger notifies (with the organization's id) on commit. */
 export const EVENTS_CHANNEL = 'member_roles_events';
+/** The channel the webhook deliveries' trigger notifies when deliveries are queued. */
+export const DELIVERIES_CHANNEL = 'member_roles_deliveries';
 
 /**
  * Tells whoever waits that an organization's events were committed: the held `listEvents`
@@ -20,10 +22,15 @@ export class EventSignal {
     this.emitter.emit('events', orgId);
   }
 
-  /** Calls `listener` on every notification; returns the unsubscribe. */
-  onEvents(listener: (orgId: string) => void): () => void {
-    this.emitter.on('events', listener);
-    return () => this.emitter.off('events', listener);
+  /** Webhook deliveries were queued (by this process, or any on PostgreSQL). */
+  notifyDeliveries(): void {
+    this.emitter.emit('deliveries');
+  }
+
+  /** Calls `listener` whenever deliveries are queued; returns the unsubscribe. */
+  onDeliveries(listener: () => void): () => void {
+    this.emitter.on('deliveries', listener);
+    return () => this.emitter.off('deliveries', listener);
   }
 
   /**
@@ -77,7 +84,10 @@ export function listenForEvents(
       application_name: 'member-roles-events',
       keepAlive: true,
     });
-    next.on('notification', (message) => signal.notify(message.payload ?? '*'));
+    next.on('notification', (message) => {
+      if (message.channel === DELIVERIES_CHANNEL) signal.notifyDeliveries();
+      else signal.notify(message.payload ?? '*');
+    });
     next.on('error', (error) => {
       logger.warn({ err: error.message }, 'the event listener lost its database connection');
       reconnect(next);
@@ -85,13 +95,15 @@ export function listenForEvents(
     next.on('end', () => reconnect(next));
     try {
       await next.connect();
-      await next.query(`listen ${EVENTS_CHANNEL}`);
+      await next.query(`listen ${EVENTS_CHANNEL}; listen ${DELIVERIES_CHANNEL}`);
       if (stopped) {
         await next.end().catch(() => undefined);
         return;
       }
       client = next;
+      // Notifications may have been missed while there was no connection.
       signal.notify('*');
+      signal.notifyDeliveries();
     } catch (error) {
       logger.warn({ err: (error as Error).message }, 'the event listener could not connect');
       reconnect(next);

@@ -32,7 +32,7 @@ export interface WebhookWorkerOptions {
 /**
  * The delivery worker of one process. It claims due deliveries (a short statement that commits
  * by itself), sends them without holding a database connection, and records each outcome in one
- * more statement. It wakes when events are committed (by this process or, on PostgreSQL, any
+ * more statement. It wakes when deliveries are queued (by this process or, on PostgreSQL, any
  * other) and polls for retries that fall due. Several workers share the queue: each claimed row
  * carries a lease longer than a delivery can take, so no two send it at once.
  */
@@ -54,7 +54,7 @@ export class WebhookWorker {
   }
 
   start(): void {
-    this.unsubscribe = this.options.signal.onEvents(() => this.kick());
+    this.unsubscribe = this.options.signal.onDeliveries(() => this.kick());
     this.poll = setInterval(() => this.kick(), this.options.pollMs ?? 1000);
     this.poll.unref();
     this.kick();

@@ -7,9 +7,10 @@ import { sql, type Kysely } from 'kysely';
  *   change's audit events (so both commit or neither), claimed by the delivery workers of every
  *   process with a lease (`locked_until`) so none is sent twice while a worker holds it;
  * - attempts: each try, with the receiver's status, time and the start of its answer;
- * - a notification on channel `member_roles_events` when audit events commit, which wakes the
- *   delivery workers and the held `listEvents` requests of every process (PostgreSQL; PGlite is
- *   one process and wakes them itself);
+ * - notifications when audit events commit (`member_roles_events`, with the organization), which
+ *   wake the held `listEvents` requests of every process, and when deliveries are queued
+ *   (`member_roles_deliveries`), which wake the delivery workers (PostgreSQL; PGlite is one
+ *   process and wakes them itself);
  * - the built-in owner and admin roles of existing organizations gain `webhooks:manage` (their
  *   versions, and their members', step: the representations changed).
  */
@@ -73,6 +74,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create trigger audit_events_notify after insert on audit_events
       referencing new table as new_rows for each statement execute function audit_events_notify();
 
+    create or replace function webhook_deliveries_notify() returns trigger language plpgsql as $$
+    begin
+      if exists (select 1 from new_rows) then
+        perform pg_notify('member_roles_deliveries', '');
+      end if;
+      return null;
+    end
+    $$;
+    create trigger webhook_deliveries_notify after insert on webhook_deliveries
+      referencing new table as new_rows for each statement
+      execute function webhook_deliveries_notify();
+
     update roles set permissions = array_append(permissions, 'webhooks:manage'),
       version = version + 1
       where built_in and id in ('owner', 'admin') and not ('webhooks:manage' = any (permissions));
@@ -85,6 +98,8 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     update roles set permissions = array_remove(permissions, 'webhooks:manage'),
       version = version + 1
       where built_in and id in ('owner', 'admin');
+    drop trigger webhook_deliveries_notify on webhook_deliveries;
+    drop function webhook_deliveries_notify();
     drop trigger audit_events_notify on audit_events;
     drop function audit_events_notify();
     drop table webhook_attempts;
