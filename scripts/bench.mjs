@@ -223,9 +223,9 @@ async function queueDepth(service, platformKey) {
 }
 
 /**
- * Delivery throughput to the local receiver: how many deliveries arrived while the role changes
- * with three endpoints ran and until the queue was empty, over that time; and how long the queue
- * took to empty after the load stopped (what was left then, over that time).
+ * Deliveries during the role changes with three endpoints: how many reached the local receiver,
+ * over what time, and whether the queue was empty once the case was measured (waiting up to
+ * 120 s for it).
  */
 async function deliveryThroughput(sink, service, platformKey, loadEndedAt) {
   const backlog = await queueDepth(service, platformKey);
@@ -348,21 +348,18 @@ async function measureAll(database, fixtures) {
 
 function printDeliveries(deliveries) {
   if (!deliveries) return;
-  if (!deliveries.delivered) {
-    console.log('\n  webhook deliveries: none arrived at the local receiver');
-    return;
-  }
   const n = (x) => Math.round(x).toLocaleString('en');
-  console.log(
-    `\n  webhook deliveries to a local receiver (${ROLE_CHANGE_WITH_WEBHOOKS}): ` +
-      `${n(deliveries.delivered)} in ${deliveries.seconds.toFixed(1)} s, ${n(deliveries.rate)}/s ` +
-      'from the first to the last (warm-up and measured runs, and the queue left after them);',
-  );
-  console.log(
-    `  queue at the end of the load: ${n(deliveries.backlog)}, empty ${deliveries.drainSeconds.toFixed(1)} s later` +
-      (deliveries.drainRate ? ` (${n(deliveries.drainRate)}/s)` : '') +
-      (deliveries.left ? `; ${n(deliveries.left)} still pending after 120 s` : ''),
-  );
+  if (deliveries.delivered) {
+    console.log(
+      `\n  webhook deliveries during "${ROLE_CHANGE_WITH_WEBHOOKS}" (warm-up and measured run): ` +
+        `${n(deliveries.delivered)} arrived at the local receiver over ${deliveries.seconds.toFixed(1)} s; ` +
+        (deliveries.left
+          ? `${n(deliveries.left)} were still pending 120 s after the case`
+          : 'the queue was empty once the case had been measured'),
+    );
+  } else {
+    console.log('\n  webhook deliveries: none arrived at the local receiver');
+  }
   const b = deliveries.backlog2;
   if (b) {
     console.log(
