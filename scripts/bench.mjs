@@ -39,12 +39,13 @@
 // than today's could reach 1,000,000 in a minute and be refused (it would show as a failure).
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { buildCases } from './bench/cases.mjs';
+import { ROLE_CHANGE_WITH_WEBHOOKS, buildCases } from './bench/cases.mjs';
 import { pgliteDatabase, postgresAdminUrl, postgresDatabase } from './bench/databases.mjs';
 import { measure } from './bench/load.mjs';
 import { startIdentityProvider } from './bench/identity.mjs';
 import { startBaseline, startService } from './bench/processes.mjs';
 import { printTable } from './bench/report.mjs';
+import { startWebhookSink } from './bench/webhook-sink.mjs';
 import {
   batchBlocks,
   deepAuditPage,
@@ -228,10 +229,96 @@ function withRatios(rows, cases) {
   });
 }
 
+/** The webhook queue's depth as the service's metrics say. */
+async function queueDepth(service, platformKey) {
+  const res = await fetch(`${service.url}/metrics`, {
+    headers: { authorization: `Bearer ${platformKey}` },
+  });
+  const line = (await res.text())
+    .split('\n')
+    .find((l) => l.startsWith('member_roles_webhook_queue_depth '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
+/**
+ * Deliveries during the role changes with three endpoints: how many reached the local receiver,
+ * over what time, and whether the queue was empty once the case was measured (waiting up to
+ * 120 s for it).
+ */
+async function deliveryThroughput(sink, service, platformKey, loadEndedAt) {
+  const backlog = await queueDepth(service, platformKey);
+  const until = Date.now() + 120_000;
+  while ((await queueDepth(service, platformKey)) > 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const left = await queueDepth(service, platformKey);
+  const { arrivals } = sink;
+  if (arrivals.length === 0) return { delivered: 0 };
+  const first = arrivals[0];
+  const last = arrivals.at(-1);
+  const after = arrivals.filter((at) => at > loadEndedAt);
+  return {
+    delivered: arrivals.length,
+    seconds: (last - first) / 1000,
+    rate: arrivals.length / Math.max(0.001, (last - first) / 1000),
+    backlog,
+    drainSeconds: after.length ? (after.at(-1) - loadEndedAt) / 1000 : 0,
+    drainRate: after.length
+      ? after.length / Math.max(0.001, (after.at(-1) - loadEndedAt) / 1000)
+      : null,
+    left,
+  };
+}
+
+/**
+ * Delivery throughput with a backlog: while the receiver refuses (503, Retry-After: 3), 300 role
+ * changes queue 900 deliveries (three endpoints) whose retries fall due together; then the
+ * receiver accepts, and the time from the first delivery to the last gives deliveries a second.
+ */
+async function deliveryBacklog(sink, service, fixtures) {
+  const api = apiOf(service);
+  const { small, roleTargets } = fixtures;
+  const memberOf = (userId) =>
+    `/v1/organizations/${small.orgId}/members/${encodeURIComponent(userId)}`;
+  sink.refuse = true;
+  const roles = new Map();
+  for (const userId of roleTargets) {
+    roles.set(userId, (await api('GET', memberOf(userId), small.key)).role.id);
+  }
+  let changes = 0;
+  for (let round = 0; round < Math.ceil(300 / roleTargets.length); round += 1) {
+    await Promise.all(
+      roleTargets.map(async (userId) => {
+        const roleId = roles.get(userId) === 'member' ? 'viewer' : 'member';
+        await api('PUT', `${memberOf(userId)}/role`, small.key, { roleId });
+        roles.set(userId, roleId);
+        changes += 1;
+      }),
+    );
+  }
+  // Every first attempt has been refused once the queue holds only what waits for its retry.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const before = sink.arrivals.length;
+  sink.refuse = false;
+  const until = Date.now() + 120_000;
+  while ((await queueDepth(service, fixtures.platformKey)) > 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const arrived = sink.arrivals.slice(before);
+  const seconds = arrived.length > 1 ? (arrived.at(-1) - arrived[0]) / 1000 : 0;
+  return {
+    changes,
+    delivered: arrived.length,
+    seconds,
+    rate: arrived.length / Math.max(seconds, 0.001),
+  };
+}
+
 /** Starts the baseline and the service, measures every case, and stops both whatever happens. */
 async function measureAll(database, fixtures) {
   const { countPgliteStatements } = database;
   const servers = {};
+  const sink = await startWebhookSink();
   try {
     servers.baseline = await startBaseline({
       databaseUrl: database.baselineUrl,
@@ -244,19 +331,60 @@ async function measureAll(database, fixtures) {
       databaseUrl: database.serviceUrl,
       platformKey: fixtures.platformKey,
       countPgliteStatements,
-      env: servers.identity.env,
+      env: { ...servers.identity.env, MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE: '1' },
     });
     const cases = buildCases({
       api: apiOf(servers.service),
-      fixtures: { ...fixtures, token: await servers.identity.token(fixtures.small.ownerUserId) },
+      fixtures: {
+        ...fixtures,
+        token: await servers.identity.token(fixtures.small.ownerUserId),
+        webhookSinkUrl: sink.url,
+      },
       baselineOrg: BASELINE_ORG,
     }).filter((kase) => kase.isBaseline || !settings.only || settings.only.test(kase.title));
     await probe(cases, servers);
     const rows = [];
-    for (const kase of cases) rows.push(await measureCase(kase, cases, servers, database));
-    return withRatios(rows, cases);
+    let deliveries;
+    for (const kase of cases) {
+      rows.push(await measureCase(kase, cases, servers, database));
+      if (kase.title === ROLE_CHANGE_WITH_WEBHOOKS) {
+        deliveries = await deliveryThroughput(
+          sink,
+          servers.service,
+          fixtures.platformKey,
+          Date.now(),
+        );
+        deliveries.backlog2 = await deliveryBacklog(sink, servers.service, fixtures);
+      }
+    }
+    return { rows: withRatios(rows, cases), deliveries };
   } finally {
     await Promise.all(Object.values(servers).map((server) => server.stop()));
+    await sink.stop();
+  }
+}
+
+function printDeliveries(deliveries) {
+  if (!deliveries) return;
+  const n = (x) => Math.round(x).toLocaleString('en');
+  if (deliveries.delivered) {
+    console.log(
+      `\n  webhook deliveries during "${ROLE_CHANGE_WITH_WEBHOOKS}" (warm-up and measured run): ` +
+        `${n(deliveries.delivered)} arrived at the local receiver over ${deliveries.seconds.toFixed(1)} s; ` +
+        (deliveries.left
+          ? `${n(deliveries.left)} were still pending 120 s after the case`
+          : 'the queue was empty once the case had been measured'),
+    );
+  } else {
+    console.log('\n  webhook deliveries: none arrived at the local receiver');
+  }
+  const b = deliveries.backlog2;
+  if (b) {
+    console.log(
+      `  delivery throughput from a backlog: ${n(b.delivered)} deliveries due at once ` +
+        `(${n(b.changes)} role changes × 3 endpoints) delivered in ${b.seconds.toFixed(1)} s: ` +
+        `${n(b.rate)}/s`,
+    );
   }
 }
 
@@ -273,7 +401,7 @@ async function benchOn(kind) {
     const seeded = await timed('seeding in bulk with SQL', () => seed(database, organizations));
     const fixtures = { ...seeded, platformKey };
     const loadBefore = loadavg()[0];
-    const rows = await timed(
+    const { rows, deliveries } = await timed(
       `measuring (${settings.warmup} s warm-up + ${settings.seconds} s per case)`,
       () => measureAll(database, fixtures),
     );
@@ -293,6 +421,7 @@ async function benchOn(kind) {
       ],
       rows,
     });
+    printDeliveries(deliveries);
     return rows.some((row) => row.failure);
   } finally {
     await database.cleanup();

@@ -1,4 +1,6 @@
 import type { TokenConfig } from './infra/tokens.js';
+import type { Resolver } from './infra/webhook-url.js';
+import { DEFAULT_RETRY_SCHEDULE } from './domain/webhook-delivery.js';
 
 /** The service's configuration, read once from the environment (see the README's table). */
 export interface Config {
@@ -29,6 +31,34 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** `GET /metrics` without the platform key (MEMBER_ROLES_METRICS_PUBLIC=1). */
   metricsPublic?: boolean;
+  /** Webhooks: the delivery worker runs (MEMBER_ROLES_WEBHOOK_DELIVERY, default on). */
+  webhookDelivery: boolean;
+  /** Webhooks: `http://` and private addresses allowed (MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE=1). */
+  webhookAllowPrivate: boolean;
+  /** Webhooks: seconds before each retry (MEMBER_ROLES_WEBHOOK_RETRY_SCHEDULE). */
+  webhookRetrySchedule: readonly number[];
+  /** Webhooks: how long a receiver may take to answer (MEMBER_ROLES_WEBHOOK_TIMEOUT_MS). */
+  webhookTimeoutMs: number;
+  /** Webhooks: how host names are resolved (not from the environment: tests give their own). */
+  webhookResolver?: Resolver | undefined;
+}
+
+function flag(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  if (value !== '0' && value !== '1') throw new Error(`${name} must be 1 or 0, not "${value}"`);
+  return value === '1';
+}
+
+/** MEMBER_ROLES_WEBHOOK_RETRY_SCHEDULE: seconds, comma-separated (`5,300,1800`). */
+function retrySchedule(value: string | undefined): readonly number[] {
+  if (value === undefined || value.trim() === '') return DEFAULT_RETRY_SCHEDULE;
+  const parts = value.split(',').map((part) => part.trim());
+  if (parts.length > 50 || parts.some((part) => !/^\d{1,7}(\.\d{1,3})?$/.test(part))) {
+    throw new Error(
+      `MEMBER_ROLES_WEBHOOK_RETRY_SCHEDULE must be up to 50 numbers of seconds, comma-separated (e.g. 5,300,1800), not "${value}"`,
+    );
+  }
+  return parts.map(Number);
 }
 
 function integer(
@@ -104,6 +134,20 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnections: integer('MAX_CONNECTIONS', env.MAX_CONNECTIONS, 1000, 1_000_000, 1),
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 10_000, 600_000, 1),
     metricsPublic: metricsPublic === '1',
+    webhookDelivery: flag('MEMBER_ROLES_WEBHOOK_DELIVERY', env.MEMBER_ROLES_WEBHOOK_DELIVERY, true),
+    webhookAllowPrivate: flag(
+      'MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE',
+      env.MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE,
+      false,
+    ),
+    webhookRetrySchedule: retrySchedule(env.MEMBER_ROLES_WEBHOOK_RETRY_SCHEDULE),
+    webhookTimeoutMs: integer(
+      'MEMBER_ROLES_WEBHOOK_TIMEOUT_MS',
+      env.MEMBER_ROLES_WEBHOOK_TIMEOUT_MS,
+      15_000,
+      60_000,
+      100,
+    ),
   };
 }
 

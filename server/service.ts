@@ -10,6 +10,7 @@ import { createApp } from './http/app.js';
 import { Metrics } from './infra/metrics.js';
 import { jwtVerifier } from './infra/tokens.js';
 import { UsageRecorder } from './infra/usage.js';
+import { startWebhooks } from './infra/webhooks-runtime.js';
 import { listen, type DrainResult } from './http/server.js';
 import { systemClock, ulidIds } from './ids.js';
 import type { Clock } from './domain/context.js';
@@ -137,9 +138,13 @@ export async function startService(
       shared: database.engine === 'postgres',
     });
     usage.start();
+    const metrics = new Metrics(database.poolStats);
+    const webhooks = startWebhooks(config, database, log, metrics);
     const app = createApp({
       ...deps,
-      metrics: new Metrics(database.poolStats),
+      webhookUrls: webhooks.guard,
+      events: webhooks.signal,
+      metrics,
       metricsPublic: config.metricsPublic ?? false,
       document: loadDocuments(),
       logger: log,
@@ -167,7 +172,16 @@ export async function startService(
         // by what was cut: past that second the process exits and the server rolls them back.
         // PGlite writes its files as it closes: it is given the time it needs.
         const closeBudget = Math.min(1000, Math.floor(config.shutdownTimeoutMs / 2));
-        const result = await http.drain(config.shutdownTimeoutMs - closeBudget);
+        const budget = config.shutdownTimeoutMs - closeBudget;
+        // Held event-stream requests are answered at once; deliveries in flight finish (or are
+        // given back at the deadline) while the requests drain.
+        const [result, deliveries] = await Promise.all([
+          http.drain(budget),
+          webhooks.stop(budget).catch(() => ({ finished: 0, cut: 0 })),
+        ]);
+        if (deliveries.finished + deliveries.cut > 0) {
+          log.info(deliveries, 'webhook deliveries in flight at shutdown');
+        }
         await usage.stop().catch(() => undefined);
         const closed = database.close().catch(() => undefined);
         if (database.engine === 'postgres') {

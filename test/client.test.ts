@@ -176,6 +176,6 @@ describe('the client', () => {
     });
     const { data } = await client.GET('/v1/permissions');
     expect(calls).toBe(2);
-    expect(data!.data).toHaveLength(13);
+    expect(data!.data).toHaveLength(14);
   });
 });

@@ -62,13 +62,20 @@ const world = {
   invitationIds: [] as string[],
   invitationTokens: [] as string[],
   invitationEmails: [] as string[],
+  endpointIds: [] as string[],
+  eventIds: [] as string[],
   /** The service's permissions and a product permission the fuzzing may delete (and gets back). */
   permissionIds: ['org:read', 'members:read', 'teams:manage', 'billing:manage', 'projects:fuzz'],
   etags: ['"1"', '"2"'] as string[],
   /** `nextCursor`s of real first pages (of several lists: some will not fit the list asked). */
   cursors: ['x'] as string[],
   /** Ids from the other organization: valid, real, and none of our actors' business. */
-  foreign: { userIds: [] as string[], teamIds: [] as string[], keyIds: [] as string[] },
+  foreign: {
+    userIds: [] as string[],
+    teamIds: [] as string[],
+    keyIds: [] as string[],
+    endpointIds: [] as string[],
+  },
 };
 
 interface Answer {
@@ -168,10 +175,17 @@ async function seedWorld() {
     `/v1/organizations/${other.organization.id}/teams`,
     { name: 'Elsewhere' },
   );
+  const otherEndpoint = await must(
+    other.apiKey.secret,
+    'POST',
+    `/v1/organizations/${other.organization.id}/webhook-endpoints`,
+    { url: 'https://elsewhere.example/hook', events: ['*'] },
+  );
   world.foreign = {
     userIds: ['auth0|other-owner'],
     teamIds: [otherTeam.id],
     keyIds: [other.apiKey.id],
+    endpointIds: [otherEndpoint.endpoint.id],
   };
   world.orgIds = [world.orgId, world.orgId, world.orgId, other.organization.id];
   await refresh();
@@ -206,8 +220,8 @@ async function refresh() {
     must(world.owner.key, 'GET', `${orgPath()}/roles?limit=100`),
     must(world.owner.key, 'GET', `${orgPath()}/teams?limit=100`),
     must(world.owner.key, 'GET', `${orgPath()}/invitations?limit=100`),
-    ...['members', 'roles', 'audit-events', 'teams', 'invitations'].map((list) =>
-      must(world.owner.key, 'GET', `${orgPath()}/${list}?limit=1`),
+    ...['members', 'roles', 'audit-events', 'teams', 'invitations', 'webhook-endpoints'].map(
+      (list) => must(world.owner.key, 'GET', `${orgPath()}/${list}?limit=1`),
     ),
   ]);
   world.cursors = pages
@@ -234,6 +248,30 @@ async function refresh() {
     );
     teams.data.push(team);
   }
+  // Webhook endpoints (delivery is off here: their deliveries stay in their logs).
+  let endpoints = await must(world.owner.key, 'GET', `${orgPath()}/webhook-endpoints?limit=100`);
+  if (endpoints.data.length === 0) {
+    await must(world.owner.key, 'POST', `${orgPath()}/webhook-endpoints`, {
+      url: 'https://hooks.example/member-roles',
+      events: ['*'],
+    });
+    endpoints = await must(world.owner.key, 'GET', `${orgPath()}/webhook-endpoints?limit=100`);
+  }
+  const endpointIds = (endpoints.data as { id: string }[]).map((e) => e.id);
+  const [deliveries, events] = await Promise.all([
+    must(
+      world.owner.key,
+      'GET',
+      `${orgPath()}/webhook-endpoints/${endpointIds[0]}/deliveries?limit=3`,
+    ),
+    must(world.owner.key, 'GET', `${orgPath()}/events?limit=3`),
+  ]);
+  if (deliveries.nextCursor) world.cursors.push(deliveries.nextCursor as string);
+  world.endpointIds = [...endpointIds.slice(0, 10), ...world.foreign.endpointIds];
+  world.eventIds = [
+    ...(deliveries.data as { id: string }[]).map((d) => d.id),
+    ...(events.data as { id: string }[]).map((e) => e.id),
+  ];
   const ours = (members.data as { userId: string }[]).map((m) => m.userId);
   const keys = await Promise.all(
     [world.owner.userId!, world.member.userId!].map((u) =>
@@ -344,6 +382,9 @@ const factory = new RequestFactory(
       pool(() => world.invitationEmails),
       fc.nat({ max: 1_000_000 }).map((i) => `fuzz${i}@example.test`),
     ),
+    WebhookEndpointId: pool(() => world.endpointIds),
+    WebhookDeliveryId: pool(() => world.eventIds),
+    AuditEventId: pool(() => world.eventIds),
   },
   {
     ifMatch: fc.oneof(
@@ -363,6 +404,8 @@ const factory = new RequestFactory(
         weight: 1,
       },
     ),
+    // A held event stream (`wait`) is tested in events.test.ts; here every request answers at once.
+    query: { wait: fc.constant(0) },
   },
 );
 

@@ -160,7 +160,7 @@ describe('roles and permissions', () => {
       },
     );
     expect(data!.permissions).not.toContain('billing:manage');
-    expect(data!.permissions).toHaveLength(12);
+    expect(data!.permissions).toHaveLength(13);
     expect(response.headers.get('etag')).toBe(`"${data!.version}"`);
     const missing = await org.owner.client.GET('/v1/organizations/{orgId}/roles/{roleId}', {
       params: { path: { orgId: org.orgId, roleId: 'role_01JD0000000000000000000000' } },
@@ -168,10 +168,10 @@ describe('roles and permissions', () => {
     expect(missing.response.status).toBe(404);
   });
 
-  test('listPermissions names all 13 permissions to any authenticated caller', async () => {
+  test('listPermissions names all 14 service permissions to any authenticated caller', async () => {
     for (const client of [ctx.platform, org.owner.client]) {
       const { data } = await client.GET('/v1/permissions');
-      expect(data!.data.map((p) => p.id)).toHaveLength(13);
+      expect(data!.data.map((p) => p.id)).toHaveLength(14);
     }
   });
 

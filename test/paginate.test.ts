@@ -25,6 +25,8 @@ const LIST_PATHS: Record<ListPath, true> = {
   '/v1/organizations': true,
   '/v1/users/{userId}/memberships': true,
   '/v1/organizations/{orgId}/invitations': true,
+  '/v1/organizations/{orgId}/webhook-endpoints': true,
+  '/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/deliveries': true,
 };
 
 /** Lists of the deployment, not of one organization: walked with the platform key. */
@@ -122,9 +124,23 @@ let ctx: TestContext;
 let org: TestOrg;
 let members: TestActor[];
 let teamId: string;
+let endpointId = '';
 beforeAll(async () => {
   ctx = await startTestService();
   org = await createOrg(ctx);
+  // Three webhook endpoints; the first hears every event that follows (delivery is off in tests,
+  // so its deliveries stay in its log).
+  for (const n of [1, 2, 3]) {
+    const { data, error } = await org.owner.client.POST(
+      '/v1/organizations/{orgId}/webhook-endpoints',
+      {
+        params: { path: { orgId: org.orgId } },
+        body: { url: `https://hooks-${n}.example/member-roles`, events: ['*'] },
+      },
+    );
+    if (!data) throw new Error(`createWebhookEndpoint failed: ${JSON.stringify(error)}`);
+    endpointId ||= data.endpoint.id;
+  }
   // At least three items in every list, so that pages of one make at least three pages.
   members = [];
   for (const role of ['member', 'member', 'viewer', 'member']) {
@@ -186,7 +202,12 @@ interface ListAnswer {
 }
 
 function pathParams(path: ListPath) {
-  const known: Record<string, string> = { orgId: org.orgId, teamId, userId: org.owner.userId };
+  const known: Record<string, string> = {
+    orgId: org.orgId,
+    teamId,
+    userId: org.owner.userId,
+    endpointId,
+  };
   const names = [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
   return Object.fromEntries(names.map((name) => [name, known[name]!]));
 }

@@ -83,6 +83,38 @@ describe(`database round trips per request (${onPostgres ? 'PostgreSQL' : 'PGlit
     }
   });
 
+  test('with three webhook endpoints subscribed, a role change still costs at most five: the outbox rows go in the same last statement as the audit event', async () => {
+    for (const n of [1, 2, 3]) {
+      const { error } = await org.owner.client.POST('/v1/organizations/{orgId}/webhook-endpoints', {
+        params: { path: { orgId: org.orgId } },
+        body: { url: `https://hooks-${n}.example/member-roles`, events: ['member.role_changed'] },
+      });
+      expect(error).toBeUndefined();
+    }
+    for (const roleId of ['viewer', 'member']) {
+      const id = requestId();
+      const { data } = await admin.client.PUT('/v1/organizations/{orgId}/members/{userId}/role', {
+        params: { path: { orgId: org.orgId, userId: target.userId }, header: headers(id) },
+        body: { roleId },
+      });
+      expect(data?.role.id).toBe(roleId);
+      expect(await statementsOf(id)).toBeLessThanOrEqual(5);
+    }
+    const endpoints = await org.owner.client.GET('/v1/organizations/{orgId}/webhook-endpoints', {
+      params: { path: { orgId: org.orgId } },
+    });
+    for (const endpoint of endpoints.data!.data) {
+      const { data } = await org.owner.client.GET(
+        '/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/deliveries',
+        { params: { path: { orgId: org.orgId, endpointId: endpoint.id } } },
+      );
+      expect(data!.data.map((d) => d.eventType)).toEqual([
+        'member.role_changed',
+        'member.role_changed',
+      ]);
+    }
+  });
+
   test('suspending and reactivating (updateMember) cost at most five each', async () => {
     for (const status of ['suspended', 'active'] as const) {
       const id = requestId();

@@ -1525,6 +1525,491 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/organizations/{orgId}/webhook-endpoints': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * List webhook endpoints
+     * @description Lists the organization's webhook endpoints, oldest first. Secrets are never shown again.
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     **Pagination:** keyset pagination. `limit` sets the page size (1–100, default 50). `nextCursor`
+     *     is `null` on the last page; otherwise pass it unchanged as `cursor` to get the next page.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    get: operations['listWebhookEndpoints'];
+    put?: never;
+    /**
+     * Create a webhook endpoint
+     * @description Registers a receiver for the organization's events, delivered as Standard Webhooks: a `POST`
+     *     of `{type, timestamp, data}` (`data` is the audit event, as `listAuditEvents` shows it) with
+     *     the headers `webhook-id` (the event id, the same on every retry), `webhook-timestamp` and
+     *     `webhook-signature` (`v1,<base64 HMAC-SHA256>` with the endpoint's secret). The answer holds
+     *     the secret, once.
+     *
+     *     Delivery is at least once: every change commits together with its deliveries, and a receiver
+     *     that does not answer 2xx within 15 s is tried again after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and
+     *     10 h (or after its `Retry-After`). `410 Gone` disables the endpoint at once; an endpoint that
+     *     has failed everything for 24 hours is disabled with a reason. Use the event id to drop
+     *     duplicates.
+     *
+     *     The URL must be `https://` and its host must resolve to public addresses only (no loopback,
+     *     private, link-local or metadata addresses): else `400 VALIDATION_FAILED`. It is checked again
+     *     before every delivery.
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     Writes a `webhook_endpoint.created` audit event in the same transaction.
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['createWebhookEndpoint'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/webhook-endpoints/{endpointId}': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * Get a webhook endpoint
+     * @description Returns one webhook endpoint (without its secret). The `ETag` header carries its `version`.
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    get: operations['getWebhookEndpoint'];
+    put?: never;
+    post?: never;
+    /**
+     * Delete a webhook endpoint
+     * @description Deletes an endpoint with its deliveries; nothing more is sent to it.
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     Writes a `webhook_endpoint.deleted` audit event in the same transaction.
+     *
+     *     **Concurrency:** send the `ETag` you read as `If-Match` to delete only that version
+     *     (`412 PRECONDITION_FAILED` otherwise).
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    delete: operations['deleteWebhookEndpoint'];
+    options?: never;
+    head?: never;
+    /**
+     * Update a webhook endpoint
+     * @description Changes an endpoint's URL (checked as at creation), description, event types or status.
+     *     Enabling a disabled endpoint clears its `disabledReason`, and the deliveries queued before it
+     *     was disabled are sent (events of the time it was disabled are not: read them with
+     *     `listEvents`).
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     Writes a `webhook_endpoint.updated` audit event in the same transaction.
+     *
+     *     **Concurrency:** send the `ETag` you read as `If-Match` to change only that version
+     *     (`412 PRECONDITION_FAILED` otherwise).
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    patch: operations['updateWebhookEndpoint'];
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/rotate-secret': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Rotate a webhook secret
+     * @description Makes a new signing secret for the endpoint and answers it, once. For 24 hours every delivery
+     *     is signed with both secrets (`webhook-signature` holds two signatures), so a receiver can switch
+     *     to the new one without losing a delivery; then only the new one signs.
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     Writes a `webhook_endpoint.secret_rotated` audit event in the same transaction.
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['rotateWebhookSecret'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/test': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send a test event
+     * @description Queues a `webhook.test` event for the endpoint (whatever event types it receives), signed and
+     *     retried like any other: `data` is `{organizationId, endpointId}`. Answers the queued delivery;
+     *     follow it with `listWebhookDeliveries`.
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['sendTestWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/deliveries': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * List webhook deliveries
+     * @description Lists the endpoint's deliveries, newest first, each with its most recent attempts (status,
+     *     duration, response code and the first 1 KiB of the answer).
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     **Pagination:** keyset pagination. `limit` sets the page size (1–100, default 50). `nextCursor`
+     *     is `null` on the last page; otherwise pass it unchanged as `cursor`, with the same filter, to
+     *     get the next page.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    get: operations['listWebhookDeliveries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/retry': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+        /**
+         * @description The delivery (the id of the event it carries).
+         * @example evt_01JDQ42A3B4C5D6E7F8G9H0J1K
+         */
+        deliveryId: components['parameters']['WebhookDeliveryId'];
+      };
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Retry a webhook delivery
+     * @description Sends a delivery again now (a failed one, or a pending one without waiting for its retry), with
+     *     a fresh retry schedule. Same event, same `webhook-id`: receivers drop duplicates by it.
+     *
+     *     **Permission:** `webhooks:manage` (the owner and admins hold it).
+     *
+     *     **Idempotency:** send an `Idempotency-Key` to make retries safe: a retry with the same key and
+     *     body returns the first response; the same key with another body is answered with
+     *     `422 IDEMPOTENCY_KEY_REUSED`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    post: operations['retryWebhookDelivery'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/organizations/{orgId}/events': {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    /**
+     * List events
+     * @description The organization's events, **oldest first**, for consumers that pull instead of receiving
+     *     webhooks: the same events (the audit events), resumable with `after` (pass back `lastEventId`).
+     *     With `wait`, a request that finds no new event is held until one is committed (by any server
+     *     process) or the time runs out, then answers (an empty `data` when none came): a long poll.
+     *
+     *     Changes within one organization are committed one at a time, and event ids grow with them, so
+     *     resuming from `lastEventId` never skips an event.
+     *
+     *     **Permission:** `audit:read`.
+     *
+     *     **Tenancy:** if you are not a member of the organization, the answer is `404 NOT_FOUND`, exactly
+     *     as for an organization that does not exist; nothing about other organizations leaks. The
+     *     platform key reads every organization, and changes one only on behalf of a member
+     *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
+     *
+     *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     */
+    get: operations['listEvents'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/access/v1/evaluation': {
     parameters: {
       query?: never;
@@ -2696,7 +3181,8 @@ export interface components {
       | 'teams:manage'
       | 'audit:read'
       | 'api_keys:manage'
-      | 'billing:manage';
+      | 'billing:manage'
+      | 'webhooks:manage';
     /**
      * UserId
      * @description Identifier of a user, as issued by the customer's identity provider: an opaque string of
@@ -2941,7 +3427,7 @@ export interface components {
      *     role allow, and may never grant or take away a permission they do not hold themselves
      *     (the privilege ceiling).
      *
-     *     The deployment's catalogue holds the service's own 13 permissions (fixed) and the product's
+     *     The deployment's catalogue holds the service's own 14 permissions (fixed) and the product's
      *     permissions, defined with the platform key (`upsertPermission`), such as `projects:write`:
      *     two to four lowercase segments separated by `:`. At most 1,000 product permissions.
      *
@@ -3526,7 +4012,7 @@ export interface components {
        */
       description: string;
       /**
-       * @description `service` for the service's own 13 permissions (fixed), `product` for the product's.
+       * @description `service` for the service's own 14 permissions (fixed), `product` for the product's.
        * @example product
        * @enum {string}
        */
@@ -3767,7 +4253,11 @@ export interface components {
       | 'invitation.resent'
       | 'invitation.revoked'
       | 'invitation.accepted'
-      | 'invitation.declined';
+      | 'invitation.declined'
+      | 'webhook_endpoint.created'
+      | 'webhook_endpoint.updated'
+      | 'webhook_endpoint.deleted'
+      | 'webhook_endpoint.secret_rotated';
     /**
      * AuditEventId
      * @description Identifier of an audit event, `evt_` followed by a ULID.
@@ -3800,6 +4290,33 @@ export interface components {
        */
       via: 'api_key' | 'token' | 'platform';
     };
+    /**
+     * WebhookUrl
+     * Format: uri
+     * @description Where deliveries are sent: an `https://` URL whose host resolves to public addresses only
+     *     (never loopback, private, link-local or cloud metadata addresses; checked when the endpoint is
+     *     saved and again before every delivery). Deployments for local development may allow `http://`
+     *     and private addresses (`MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE=1`).
+     * @example https://hooks.example.com/member-roles
+     */
+    WebhookUrl: string;
+    /**
+     * WebhookEventFilter
+     * @description An event type an endpoint receives (the audit actions, see `AuditAction`), or `*` for every
+     *     type, including types added in later versions of the service.
+     * @example member.role_changed
+     */
+    WebhookEventFilter: components['schemas']['AuditAction'] | '*';
+    /**
+     * WebhookEndpointStatus
+     * @description `enabled` endpoints receive deliveries; `disabled` ones do not: no delivery is queued for them
+     *     (the events stay available from `listEvents`), and deliveries queued before wait until the
+     *     endpoint is enabled again. The service disables an endpoint by itself when its receiver answers
+     *     `410 Gone`, or when every delivery to it has failed for 24 hours.
+     * @example enabled
+     * @enum {string}
+     */
+    WebhookEndpointStatus: 'enabled' | 'disabled';
     /**
      * AuditSnapshot
      * @description A partial record of the changed resource: only the fields the action concerns
@@ -3857,6 +4374,10 @@ export interface components {
        * @example 25
        */
       maxMembers?: number | null;
+      url?: components['schemas']['WebhookUrl'];
+      /** @description Event types of the webhook endpoint. */
+      events?: components['schemas']['WebhookEventFilter'][];
+      endpointStatus?: components['schemas']['WebhookEndpointStatus'];
     };
     /**
      * AuditEvent
@@ -3872,8 +4393,8 @@ export interface components {
       /** @description The member the change concerns, or `null` when it concerns no member. */
       targetUserId: components['schemas']['UserId'] | null;
       /**
-       * @description The organization, role (built-in roles by their names), team, API key or invitation the
-       *     change concerns, or `null`.
+       * @description The organization, role (built-in roles by their names), team, API key, invitation or webhook
+       *     endpoint the change concerns, or `null`.
        * @example role_01JDQ43M4N5P6Q7R8S9T0V1W2X
        */
       targetId: string | null;
@@ -3998,6 +4519,227 @@ export interface components {
       organization: components['schemas']['Permission'][];
       /** @description The member's teams, by name, with the permissions held on each. */
       teams: components['schemas']['EffectiveTeamPermissions'][];
+    };
+    /**
+     * WebhookEndpointId
+     * @description Identifier of a webhook endpoint, `whe_` followed by a ULID.
+     * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+     */
+    WebhookEndpointId: string;
+    /**
+     * WebhookEndpoint
+     * @description A receiver of the organization's events (Standard Webhooks). Its signing secret is answered
+     *     only at creation and at rotation.
+     */
+    WebhookEndpoint: {
+      id: components['schemas']['WebhookEndpointId'];
+      organizationId: components['schemas']['OrganizationId'];
+      url: components['schemas']['WebhookUrl'];
+      /**
+       * @description What the endpoint is for, or `null`.
+       * @example Revokes sessions when a role changes.
+       */
+      description: string | null;
+      /** @description The event types sent to the endpoint (`*`: all). */
+      events: components['schemas']['WebhookEventFilter'][];
+      status: components['schemas']['WebhookEndpointStatus'];
+      /**
+       * @description Why the service disabled the endpoint, or `null` (enabled, or disabled by a person).
+       * @example null
+       */
+      disabledReason: string | null;
+      /**
+       * Format: date-time
+       * @description When the endpoint was created.
+       * @example 2026-11-22T10:10:00Z
+       */
+      createdAt: string;
+      /**
+       * Format: date-time
+       * @description When the endpoint last changed.
+       * @example 2026-11-22T10:10:00Z
+       */
+      updatedAt: string;
+      /**
+       * Format: int32
+       * @description Version of the endpoint; increases by one on every change. The `ETag` is this number in quotes.
+       * @example 1
+       */
+      version: number;
+    };
+    /**
+     * WebhookEndpointList
+     * @description One page of webhook endpoints.
+     */
+    WebhookEndpointList: {
+      /** @description The endpoints on this page. */
+      data: components['schemas']['WebhookEndpoint'][];
+      /**
+       * @description Pass as `cursor` to get the next page; `null` on the last page.
+       * @example null
+       */
+      nextCursor: string | null;
+    };
+    /**
+     * WebhookEndpointCreate
+     * @description A new webhook endpoint.
+     */
+    WebhookEndpointCreate: {
+      url: components['schemas']['WebhookUrl'];
+      /**
+       * @description What the endpoint is for.
+       * @example Revokes sessions when a role changes.
+       */
+      description?: string | null;
+      /** @description The event types to send (`["*"]` for all). */
+      events: components['schemas']['WebhookEventFilter'][];
+    };
+    /**
+     * WebhookEndpointSecret
+     * @description An endpoint with its signing secret, answered once (at creation and at rotation): store it
+     *     now, it cannot be read again. Verify deliveries with it, e.g. with the `standardwebhooks`
+     *     package: `new Webhook(secret).verify(body, headers)`.
+     */
+    WebhookEndpointSecret: {
+      endpoint: components['schemas']['WebhookEndpoint'];
+      /**
+       * @description The signing secret, `whsec_` and 32 random bytes in base64.
+       * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/YF8ahMxQ7Q=
+       */
+      secret: string;
+      /**
+       * Format: date-time
+       * @description After a rotation: until when the previous secret also signs every delivery (24 hours), so
+       *     receivers can switch without losing one. `null` at creation.
+       * @example null
+       */
+      previousSecretExpiresAt: string | null;
+    };
+    /**
+     * WebhookEndpointPatch
+     * @description Changes to a webhook endpoint; send at least one field. Setting `status` to `enabled` clears
+     *     `disabledReason`, and the deliveries queued before it was disabled are sent.
+     */
+    WebhookEndpointPatch: {
+      url?: components['schemas']['WebhookUrl'];
+      /**
+       * @description What the endpoint is for (`null` clears it).
+       * @example Revokes sessions when a role changes.
+       */
+      description?: string | null;
+      /** @description The event types to send (`["*"]` for all). */
+      events?: components['schemas']['WebhookEventFilter'][];
+      status?: components['schemas']['WebhookEndpointStatus'];
+    };
+    /**
+     * WebhookDeliveryId
+     * @description Identifier of a delivery to one endpoint: the id of the event it carries (`evt_` and a ULID),
+     *     which is also its `webhook-id` header, the same on every retry.
+     * @example evt_01JDQ42A3B4C5D6E7F8G9H0J1K
+     */
+    WebhookDeliveryId: string;
+    /**
+     * WebhookDeliveryStatus
+     * @description `pending`: waiting for its first attempt or its next retry; `succeeded`: the receiver answered
+     *     2xx; `failed`: every retry of the schedule failed, or the receiver answered `410 Gone`.
+     * @example succeeded
+     * @enum {string}
+     */
+    WebhookDeliveryStatus: 'pending' | 'succeeded' | 'failed';
+    /**
+     * WebhookAttempt
+     * @description One attempt to deliver an event.
+     */
+    WebhookAttempt: {
+      /**
+       * Format: date-time
+       * @description When the attempt started.
+       * @example 2026-11-22T10:05:01Z
+       */
+      attemptedAt: string;
+      /**
+       * @description `succeeded` (2xx), `failed` (another status), `timeout` (no answer within 15 s),
+       *     `unreachable` (no connection), or `refused` (the URL resolved to an address deliveries may
+       *     not go to).
+       * @example succeeded
+       * @enum {string}
+       */
+      outcome: 'succeeded' | 'failed' | 'timeout' | 'unreachable' | 'refused';
+      /**
+       * Format: int32
+       * @description The receiver's HTTP status, or `null` when it did not answer.
+       * @example 204
+       */
+      responseStatus: number | null;
+      /**
+       * Format: int32
+       * @description How long the attempt took, in milliseconds.
+       * @example 42
+       */
+      durationMs: number;
+      /**
+       * @description The first 1 KiB of the receiver's answer (or of the error), or `null`.
+       * @example ok
+       */
+      responseBody: string | null;
+    };
+    /**
+     * WebhookDelivery
+     * @description An event's delivery to one endpoint, with its attempts (the 20 most recent).
+     */
+    WebhookDelivery: {
+      id: components['schemas']['WebhookDeliveryId'];
+      endpointId: components['schemas']['WebhookEndpointId'];
+      /**
+       * @description The event's type (an audit action, or `webhook.test` for a test event).
+       * @example member.role_changed
+       */
+      eventType: string;
+      status: components['schemas']['WebhookDeliveryStatus'];
+      /**
+       * Format: int32
+       * @description How many attempts were made.
+       * @example 1
+       */
+      attemptCount: number;
+      /**
+       * Format: date-time
+       * @description When the next attempt is due (`pending` only), or `null`.
+       * @example null
+       */
+      nextAttemptAt: string | null;
+      /**
+       * Format: date-time
+       * @description When the delivery was queued (with the change, in its transaction).
+       * @example 2026-11-22T10:05:00Z
+       */
+      createdAt: string;
+      /** @description The most recent attempts, oldest first. */
+      attempts: components['schemas']['WebhookAttempt'][];
+    };
+    /**
+     * WebhookDeliveryList
+     * @description One page of deliveries, newest first.
+     */
+    WebhookDeliveryList: {
+      /** @description The deliveries on this page. */
+      data: components['schemas']['WebhookDelivery'][];
+      /**
+       * @description Pass as `cursor` to get the next page; `null` on the last page.
+       * @example null
+       */
+      nextCursor: string | null;
+    };
+    /**
+     * EventStreamPage
+     * @description Events of the organization, oldest first, after the position asked for. Pass `lastEventId` as
+     *     `after` to get the events that follow (it is the `after` sent when no event came).
+     */
+    EventStreamPage: {
+      /** @description The events, oldest first (the audit events, as `listAuditEvents` shows them). */
+      data: components['schemas']['AuditEvent'][];
+      /** @description Where to resume (`after`); `null` when the stream is empty and no `after` was sent. */
+      lastEventId: components['schemas']['AuditEventId'] | null;
     };
     /**
      * AccessAttributes
@@ -5092,6 +5834,23 @@ export interface components {
       };
     };
     /**
+     * @description Conflict with another request. Nothing was changed.
+     *     - `IDEMPOTENCY_KEY_IN_USE`: a request with the same `Idempotency-Key` is still being processed.
+     *       Retry later to get its response.
+     */
+    WebhookConflict: {
+      headers: {
+        'X-Request-Id': components['headers']['XRequestId'];
+        'RateLimit-Limit': components['headers']['RateLimitLimit'];
+        'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+        'RateLimit-Reset': components['headers']['RateLimitReset'];
+        [name: string]: unknown;
+      };
+      content: {
+        'application/problem+json': components['schemas']['Problem'];
+      };
+    };
+    /**
      * @description Nothing was applied.
      *     - `BATCH_FAILED`: the batch was `atomic` and at least one item was refused; `results` gives
      *       every item's result (the refused ones with their problems).
@@ -5298,6 +6057,41 @@ export interface components {
      * @example key_01JDQ41N5P6Q7R8S9T0V1W2X3Y
      */
     ApiKeyId: components['schemas']['ApiKeyId'];
+    /**
+     * @description The webhook endpoint.
+     * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+     */
+    WebhookEndpointId: components['schemas']['WebhookEndpointId'];
+    /**
+     * @description Only deliveries with this status.
+     * @example failed
+     */
+    WebhookDeliveryStatusFilter: components['schemas']['WebhookDeliveryStatus'];
+    /**
+     * @description The delivery (the id of the event it carries).
+     * @example evt_01JDQ42A3B4C5D6E7F8G9H0J1K
+     */
+    WebhookDeliveryId: components['schemas']['WebhookDeliveryId'];
+    /**
+     * @description Resume after this event: the `lastEventId` of the previous answer. Leave it out to start from
+     *     the oldest event.
+     * @example evt_01JDQ42A3B4C5D6E7F8G9H0J1K
+     */
+    EventsAfter: components['schemas']['AuditEventId'];
+    /**
+     * @description Only events of these types (repeat the parameter for several).
+     * @example [
+     *       "member.role_changed",
+     *       "member.removed"
+     *     ]
+     */
+    EventTypes: components['schemas']['AuditAction'][];
+    /**
+     * @description When no event follows `after` yet, hold the request up to this many seconds (at most 30) and
+     *     answer as soon as one arrives, from any server process. `0` answers at once.
+     * @example 10
+     */
+    EventsWait: number;
     /**
      * @description Only invitations with this status (`expired` includes pending ones whose time has passed).
      * @example pending
@@ -7839,6 +8633,766 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['EffectivePermissions'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listWebhookEndpoints: {
+    parameters: {
+      query?: {
+        /**
+         * @description The most items to return on this page.
+         * @example 50
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description Where the page starts: the `nextCursor` of the previous page, unchanged. Leave it out for the
+         *     first page, and send the same filters with every page.
+         * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
+         */
+        cursor?: components['parameters']['Cursor'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page of webhook endpoints. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpointList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['WebhookEndpointCreate'];
+      };
+    };
+    responses: {
+      /** @description The endpoint was created; its secret is shown only now. */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          ETag: components['headers']['ETag'];
+          Location: components['headers']['Location'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpointSecret'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['WebhookConflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  getWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The endpoint. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          ETag: components['headers']['ETag'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
+         *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
+         * @example "3"
+         */
+        'If-Match'?: components['parameters']['IfMatch'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The endpoint was deleted. */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      412: components['responses']['PreconditionFailed'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  updateWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description The `ETag` you last read (for example `"3"`). The change is made only if the resource still
+         *     has that version; otherwise nothing changes and the answer is `412 PRECONDITION_FAILED`.
+         *     Without `If-Match` the last writer wins; the business rules hold either way. A header that is
+         *     not a list of quoted entity tags (`3` instead of `"3"`) is `400 VALIDATION_FAILED`.
+         * @example "3"
+         */
+        'If-Match'?: components['parameters']['IfMatch'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['WebhookEndpointPatch'];
+      };
+    };
+    responses: {
+      /** @description The endpoint, changed. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          ETag: components['headers']['ETag'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      412: components['responses']['PreconditionFailed'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  rotateWebhookSecret: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The new secret; the previous one signs until `previousSecretExpiresAt`. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpointSecret'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['WebhookConflict'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  sendTestWebhook: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The test event is queued. */
+      202: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDelivery'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['WebhookConflict'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  listWebhookDeliveries: {
+    parameters: {
+      query?: {
+        /**
+         * @description Only deliveries with this status.
+         * @example failed
+         */
+        status?: components['parameters']['WebhookDeliveryStatusFilter'];
+        /**
+         * @description The most items to return on this page.
+         * @example 50
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description Where the page starts: the `nextCursor` of the previous page, unchanged. Leave it out for the
+         *     first page, and send the same filters with every page.
+         * @example eyJrIjoiYXV0aDB8NjU0YTJmNGQxYjNjNGU5YThkMmYzYzFiIn0
+         */
+        cursor?: components['parameters']['Cursor'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description One page of deliveries. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDeliveryList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  retryWebhookDelivery: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description A unique key you choose (a UUID is a good choice) to make a retry safe. A retry with the same
+         *     key and the same body returns the first response again and changes nothing more. The same key
+         *     with another body is answered with `422 IDEMPOTENCY_KEY_REUSED`; while the first request is
+         *     still being processed, a retry gets `409 IDEMPOTENCY_KEY_IN_USE`.
+         *
+         *     **What a replay returns, and to whom.** A replay returns the first answer exactly as it was
+         *     (status, body, `ETag`, `Location`; refusals included), for 24 hours after the first request.
+         *     It is returned only to the credential that sent the first request, and only while that
+         *     credential is still accepted (a revoked key, or a suspended member's key, is refused first):
+         *     keys are scoped per API key, and another key using the same value starts a request of its own.
+         *     The first answer is returned even if it holds a secret, such as the secret of an API key the
+         *     request minted, and whatever the caller's role is now: the replay repeats what was already
+         *     answered to that credential and carries out nothing. After 24 hours the key is forgotten and the request runs
+         *     again as a new one.
+         *
+         *     **After a 503** (`SERVICE_UNAVAILABLE` or `COMMIT_OUTCOME_UNKNOWN`) send the request again
+         *     with the same key; it is never applied twice. If the change was not applied, it is carried out
+         *     now (or, when the database went away before the service could give the key up, after
+         *     `409 IDEMPOTENCY_KEY_IN_USE` answers for at most 5 minutes). If it was applied, the answer is
+         *     at once `409 IDEMPOTENCY_KEY_IN_USE` whose `detail` says that the request was carried out:
+         *     read the resource to see the result.
+         * @example 4f1c2a9e-6b1d-4d0b-9a8e-2f6c1e7b3d5a
+         */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+        /**
+         * @description The webhook endpoint.
+         * @example whe_01JDQ4A1B2C3D4E5F6G7H8J9K0
+         */
+        endpointId: components['parameters']['WebhookEndpointId'];
+        /**
+         * @description The delivery (the id of the event it carries).
+         * @example evt_01JDQ42A3B4C5D6E7F8G9H0J1K
+         */
+        deliveryId: components['parameters']['WebhookDeliveryId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The delivery is queued again. */
+      202: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookDelivery'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      408: components['responses']['RequestTimeout'];
+      409: components['responses']['WebhookConflict'];
+      422: components['responses']['IdempotencyKeyReused'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalError'];
+      503: components['responses']['ChangeUnavailable'];
+    };
+  };
+  listEvents: {
+    parameters: {
+      query?: {
+        /**
+         * @description Resume after this event: the `lastEventId` of the previous answer. Leave it out to start from
+         *     the oldest event.
+         * @example evt_01JDQ42A3B4C5D6E7F8G9H0J1K
+         */
+        after?: components['parameters']['EventsAfter'];
+        /**
+         * @description Only events of these types (repeat the parameter for several).
+         * @example [
+         *       "member.role_changed",
+         *       "member.removed"
+         *     ]
+         */
+        types?: components['parameters']['EventTypes'];
+        /**
+         * @description The most items to return on this page.
+         * @example 50
+         */
+        limit?: components['parameters']['Limit'];
+        /**
+         * @description When no event follows `after` yet, hold the request up to this many seconds (at most 30) and
+         *     answer as soon as one arrives, from any server process. `0` answers at once.
+         * @example 10
+         */
+        wait?: components['parameters']['EventsWait'];
+      };
+      header?: {
+        /**
+         * @description Your id for this request, to correlate logs. It is echoed in the `X-Request-Id` response
+         *     header, in problem bodies and in audit events. Without it, the service generates one.
+         * @example req_01JDQ45P6Q7R8S9T0V1W2X3Y4Z
+         */
+        'X-Request-Id'?: components['parameters']['RequestId'];
+        /**
+         * @description With the platform key only: act as this user, a member of the organization, exactly as their
+         *     own key would (every rule applies as for that member; the audit trail records the user, via
+         *     `platform`). With any other credential it is refused with `403 ON_BEHALF_OF_NOT_ALLOWED`.
+         * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
+         */
+        'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+      };
+      path: {
+        /**
+         * @description The organization. If you are not a member of it, the answer is `404 NOT_FOUND`, exactly as
+         *     for an organization that does not exist.
+         * @example org_01JDQ3Z4W8X5N6M7P8Q9R0S1T2
+         */
+        orgId: components['parameters']['OrgId'];
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The events after `after`, oldest first. */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['XRequestId'];
+          'RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['EventStreamPage'];
         };
       };
       400: components['responses']['BadRequest'];

@@ -95,12 +95,15 @@ const startsWith = (field, value, count) => (body) =>
     ? undefined
     : `expected the page to start at ${value}, not ${body.data[0][field]}`);
 
+const ROLE_CHANGE = 'setMemberRole (member ⇄ viewer)';
+export const ROLE_CHANGE_WITH_WEBHOOKS = 'setMemberRole, 3 webhook endpoints subscribed';
+
 /**
  * setMemberRole: each connection changes the role of a member of its own between `member` and
  * `viewer`, starting from the role the member has now, so every request is a real change and no
  * two requests race for one member (they do contend for the organization, as real writes would).
  */
-function setMemberRoleCase({ api, org, key, targets }) {
+function setMemberRoleCase({ api, org, key, targets, endpoints, title, caseTargets }) {
   const put = (userId, roleId, watch) =>
     watch({
       method: 'PUT',
@@ -108,11 +111,23 @@ function setMemberRoleCase({ api, org, key, targets }) {
       headers: { ...bearer(key), 'content-type': 'application/json' },
       body: JSON.stringify({ roleId }),
     });
+  let subscribed = false;
   return {
-    title: 'setMemberRole (member ⇄ viewer)',
+    title: title ?? ROLE_CHANGE,
     server: 'service',
-    targets: [ratioAtLeast(0.2)],
+    targets: caseTargets ?? [ratioAtLeast(0.2)],
     async options(watch) {
+      // The endpoints are made before the first run of the case that wants them (after the case
+      // without any has been measured).
+      if (endpoints && !subscribed) {
+        for (const url of endpoints.urls) {
+          await api('POST', `/v1/organizations/${org}/webhook-endpoints`, key, {
+            url,
+            events: ['member.role_changed'],
+          });
+        }
+        subscribed = true;
+      }
       const roles = await Promise.all(
         targets.map(async (userId) => (await api('GET', memberPath(org, userId), key)).role.id),
       );
@@ -243,6 +258,17 @@ export function buildCases({ api, fixtures, baselineOrg }) {
     }),
     ...accessCases(small.orgId, small.key),
     setMemberRoleCase({ api, org: small.orgId, key: small.key, targets: roleTargets }),
+    // The same with three endpoints subscribed to the change (the outbox: three more rows in the
+    // change's last statement), delivered meanwhile by the service's worker to a local receiver.
+    setMemberRoleCase({
+      api,
+      org: small.orgId,
+      key: small.key,
+      targets: roleTargets,
+      endpoints: { urls: [1, 2, 3].map((n) => `${fixtures.webhookSinkUrl}?endpoint=${n}`) },
+      title: ROLE_CHANGE_WITH_WEBHOOKS,
+      caseTargets: [notSlowerThan(0.5, ROLE_CHANGE, 'setMemberRole without endpoints')],
+    }),
     batchMembersCase({ api, org: batch.orgId, key: batch.key, blocks: batch.blocks }),
     getCase({
       title: 'listMembers, 100k members, page 1',

@@ -12,6 +12,7 @@ import { insertAuditEventsQuery } from '../storage/audit.repository.js';
 import type { Db, Executor, Trx } from '../storage/database.js';
 import { markKeyCommitted } from '../storage/idempotency.repository.js';
 import { RawNode, SelectQueryNode, sql, type KyselyPlugin, type RootOperationNode } from 'kysely';
+import { insertDeliveriesQuery } from '../storage/webhooks.repository.js';
 import { runTransaction } from '../storage/transaction.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import { runWrites, type Write } from '../storage/write-batch.js';
@@ -276,7 +277,9 @@ export async function inOrganizationBatch<T>(
   const caller = callerOf(ctx);
   if (caller.kind === 'platform') throw onBehalfOfRequired();
   const batch = (savepoints: boolean) =>
-    transaction(deps, (trx) => runBatch(deps, ctx, caller, trx, orgId, items, atomic, savepoints));
+    transaction(deps, orgId, (trx, written) =>
+      runBatch(deps, ctx, caller, trx, written, orgId, items, atomic, savepoints),
+    );
   try {
     return await batch(false);
   } catch (error) {
@@ -317,6 +320,7 @@ async function runBatch<T>(
   ctx: RequestContext,
   caller: Caller,
   trx: Trx,
+  written: Written,
   orgId: string,
   items: readonly (() => Step<T, Record<string, unknown>>)[],
   atomic: boolean,
@@ -338,6 +342,7 @@ async function runBatch<T>(
         deps,
         itemCtx,
         trx,
+        written,
         actor,
         orgId,
         answer.facts,
@@ -393,14 +398,34 @@ class PreviewRolledBack extends Error {
   }
 }
 
-/** Runs a change's transaction; for a preview, answers what the rolled-back change answered. */
-async function transaction<T>(deps: DomainDeps, work: (trx: Trx) => Promise<T>): Promise<T> {
+/** Whether a change wrote events (so that, once committed, those waiting for them are told). */
+interface Written {
+  events: boolean;
+  /** Webhook deliveries were queued (the delivery worker has work). */
+  deliveries: boolean;
+}
+
+/**
+ * Runs a change's transaction; for a preview, answers what the rolled-back change answered. Once
+ * a change with events has committed, the requests waiting for the organization's events in this
+ * process are woken (other processes hear of it from the database).
+ */
+async function transaction<T>(
+  deps: DomainDeps,
+  orgId: string,
+  work: (trx: Trx, written: Written) => Promise<T>,
+): Promise<T> {
+  const written: Written = { events: false, deliveries: false };
+  let result: T;
   try {
-    return await runTransaction(deps.db, work);
+    result = await runTransaction(deps.db, (trx) => work(trx, written));
   } catch (error) {
     if (error instanceof PreviewRolledBack) return error.answer as T;
     throw error;
   }
+  if (written.events) deps.events?.notify(orgId);
+  if (written.deliveries) deps.events?.notifyDeliveries();
+  return result;
 }
 
 async function unitOfWork<T, F extends Record<string, unknown>>(
@@ -412,10 +437,10 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
   platform: boolean,
   work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
 ): Promise<T> {
-  return transaction(deps, async (trx) => {
+  return transaction(deps, orgId, async (trx, written) => {
     await lockFor(trx, caller, orgId);
     const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
-    return changeIn(deps, ctx, trx, actor, orgId, answer.facts, (change) =>
+    return changeIn(deps, ctx, trx, written, actor, orgId, answer.facts, (change) =>
       work(trx, actor, answer.org!, change),
     );
   });
@@ -444,19 +469,21 @@ export async function platformChange<T>(
   work: (trx: Trx, change: Change<NoFacts>) => Promise<T>,
 ): Promise<T> {
   await requirePlatform(deps.db, ctx, refusal);
-  return transaction(deps, (trx) =>
-    changeIn(deps, ctx, trx, null, orgId, {}, (change) => work(trx, change)),
+  return transaction(deps, orgId, (trx, written) =>
+    changeIn(deps, ctx, trx, written, null, orgId, {}, (change) => work(trx, change)),
   );
 }
 
 /**
- * Runs a change's rules and writes, then its last writes, audit events and idempotency mark. A
- * preview goes exactly as far, then rolls everything back (and marks no idempotency claim).
+ * Runs a change's rules and writes, then its last writes, audit events, their webhook deliveries
+ * (the outbox) and idempotency mark, in one statement. A preview goes exactly as far, then rolls
+ * everything back (and marks no idempotency claim).
  */
 async function changeIn<T, F>(
   deps: DomainDeps,
   ctx: RequestContext,
   trx: Trx,
+  written: Written,
   actor: Actor | null,
   orgId: string,
   facts: F,
@@ -474,15 +501,20 @@ async function changeIn<T, F>(
     defer: (write, expect) => deferred.push(expect ? { write, expect } : { write }),
   });
   const writes = deferred.map((d) => d.write);
+  let outbox: number | undefined;
   if (audits.length > 0) {
     const events = audits.map((change) => auditEvent(deps, ctx, actor, orgId, now, change));
     writes.push(insertAuditEventsQuery(trx, events));
+    // The transactional outbox: each event's deliveries to the endpoints subscribed to it.
+    outbox = writes.push(insertDeliveriesQuery(trx, orgId, events, now)) - 1;
+    written.events = true;
   }
   if (ctx.idempotency && !ctx.preview) {
     writes.push(markKeyCommitted(trx, ctx.idempotency.scope, ctx.idempotency.key));
   }
   if (writes.length > 0) onFlush?.();
   const touched = await runWrites(trx, writes);
+  if (outbox !== undefined && (touched[outbox] ?? 0) > 0) written.deliveries = true;
   deferred.forEach(({ expect }, i) => {
     if (expect && touched[i] !== expect.rows) throw expect.otherwise();
   });

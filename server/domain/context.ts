@@ -29,11 +29,29 @@ export interface Clock {
 
 export interface IdGenerator {
   /** A new id: `prefix_` followed by a ULID. */
-  next(prefix: 'org' | 'role' | 'team' | 'key' | 'evt' | 'inv'): string;
+  next(prefix: 'org' | 'role' | 'team' | 'key' | 'evt' | 'inv' | 'whe'): string;
+}
+
+/** The guard a webhook URL must pass (https, public addresses only), when it is saved. */
+export interface WebhookUrlCheck {
+  check(url: string): Promise<{ ok: true } | { ok: false; reason: string }>;
+}
+
+/** Committed events: told by the unit of work, waited for by `listEvents`. */
+export interface EventWaiter {
+  notify(orgId: string): void;
+  /** Webhook deliveries were queued: wakes the delivery worker. */
+  notifyDeliveries(): void;
+  /** Resolves on the organization's next committed events, after `ms`, or when the service stops. */
+  wait(orgId: string, ms: number): Promise<'events' | 'timeout' | 'closed'>;
 }
 
 export interface DomainDeps {
   db: Db;
   clock: Clock;
   ids: IdGenerator;
+  /** Checks webhook URLs; without it (tools, seeds) webhook endpoints cannot be saved. */
+  webhookUrls?: WebhookUrlCheck | undefined;
+  /** Wakes the requests waiting for events; without it nothing waits. */
+  events?: EventWaiter | undefined;
 }

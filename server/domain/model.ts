@@ -39,6 +39,14 @@ export type Invitation = Schemas['Invitation'];
 export type InvitationCreated = Schemas['InvitationCreated'];
 export type InvitationStatus = Schemas['InvitationStatus'];
 export type BatchItemResult = Schemas['BatchItemResult'];
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type WebhookEndpointCreate = Schemas['WebhookEndpointCreate'];
+export type WebhookEndpointPatch = Schemas['WebhookEndpointPatch'];
+export type WebhookEndpointSecret = Schemas['WebhookEndpointSecret'];
+export type WebhookEventFilter = Schemas['WebhookEventFilter'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type WebhookDeliveryStatus = Schemas['WebhookDeliveryStatus'];
+export type EventStreamPage = Schemas['EventStreamPage'];
 
 export interface Page<T> {
   data: T[];

@@ -24,6 +24,7 @@ export const PERMISSION_DESCRIPTIONS: Record<ServicePermission, string> = {
   'audit:read': 'Read the audit trail.',
   'api_keys:manage': 'Manage API keys.',
   'billing:manage': 'Manage billing.',
+  'webhooks:manage': 'Manage webhook endpoints, their secrets and deliveries.',
 };
 
 export const PERMISSIONS = Object.keys(PERMISSION_DESCRIPTIONS) as readonly ServicePermission[];

@@ -2,7 +2,13 @@ import type { InvitationRecord } from '../storage/invitations.repository.js';
 import type { MemberRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
 import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
-import type { ApiKeyRow, AuditEventRow, OrganizationRow } from '../storage/schema.js';
+import type {
+  ApiKeyRow,
+  AuditEventRow,
+  OrganizationRow,
+  WebhookEndpointRow,
+} from '../storage/schema.js';
+import type { DeliveryRecord } from '../storage/webhooks.repository.js';
 import { renderableUrl } from './text.js';
 import type {
   ApiKey,
@@ -14,6 +20,9 @@ import type {
   Role,
   Team,
   TeamMember,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookEventFilter,
 } from './model.js';
 
 const iso = (value: Date | string) => new Date(value).toISOString();
@@ -159,5 +168,40 @@ export function toTeamMember(row: TeamMemberRecord): TeamMember {
     role: row.role,
     addedAt: iso(row.added_at),
     updatedAt: iso(row.updated_at),
+  };
+}
+
+export function toWebhookEndpoint(row: WebhookEndpointRow): WebhookEndpoint {
+  return {
+    id: row.id,
+    organizationId: row.org_id,
+    url: row.url,
+    description: row.description,
+    events: row.events as WebhookEventFilter[],
+    status: row.status,
+    disabledReason: row.disabled_reason,
+    createdAt: iso(row.created_at),
+    updatedAt: iso(row.updated_at),
+    version: row.version,
+  };
+}
+
+export function toWebhookDelivery(row: DeliveryRecord): WebhookDelivery {
+  return {
+    id: row.event_id,
+    endpointId: row.endpoint_id,
+    eventType: row.event_type,
+    status: row.status,
+    attemptCount: row.attempt_count,
+    nextAttemptAt:
+      row.status === 'pending' && row.next_attempt_at ? iso(row.next_attempt_at) : null,
+    createdAt: iso(row.created_at),
+    attempts: row.recent_attempts.map((a) => ({
+      attemptedAt: iso(a.attempted_at),
+      outcome: a.outcome,
+      responseStatus: a.response_status,
+      durationMs: a.duration_ms,
+      responseBody: a.response_body,
+    })),
   };
 }

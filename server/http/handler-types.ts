@@ -20,7 +20,7 @@ type BodyOf<K extends OperationId> =
       ? B | undefined
       : undefined;
 
-type SuccessStatus = 200 | 201 | 204;
+type SuccessStatus = 200 | 201 | 202 | 204;
 type Responses<K extends OperationId> = Operation<K>['responses'];
 type ContentOf<R> = R extends { content: infer C }
   ? C extends { 'application/json': infer B }

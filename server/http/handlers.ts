@@ -13,6 +13,7 @@ import * as customRoles from '../domain/custom-roles.service.js';
 import * as decisions from '../domain/decisions.service.js';
 import * as roles from '../domain/roles.service.js';
 import * as teams from '../domain/teams.service.js';
+import * as webhooks from '../domain/webhooks.service.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { Handlers } from './handler-types.js';
 import { problemBody } from './problem.js';
@@ -535,5 +536,89 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       await apiKeys.revokeApiKey(deps, ctx, params.orgId, params.userId, params.keyId);
       return { status: 204, body: undefined };
     },
+
+    listWebhookEndpoints: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await webhooks.listWebhookEndpoints(deps, ctx, params.orgId, {
+        limit: query.limit ?? 50,
+        cursor: query.cursor,
+      }),
+    }),
+    createWebhookEndpoint: async ({ ctx, params, body }) => {
+      const created = await webhooks.createWebhookEndpoint(deps, ctx, params.orgId, body);
+      return {
+        status: 201,
+        body: created,
+        headers: {
+          ETag: etag(created.endpoint.version),
+          Location: `/v1/organizations/${params.orgId}/webhook-endpoints/${created.endpoint.id}`,
+        },
+      };
+    },
+    getWebhookEndpoint: async ({ ctx, params }) => {
+      const endpoint = await webhooks.getWebhookEndpoint(
+        deps,
+        ctx,
+        params.orgId,
+        params.endpointId,
+      );
+      return { status: 200, body: endpoint, headers: { ETag: etag(endpoint.version) } };
+    },
+    updateWebhookEndpoint: async ({ ctx, params, body, headers }) => {
+      const endpoint = await webhooks.updateWebhookEndpoint(
+        deps,
+        ctx,
+        params.orgId,
+        params.endpointId,
+        body,
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 200, body: endpoint, headers: { ETag: etag(endpoint.version) } };
+    },
+    deleteWebhookEndpoint: async ({ ctx, params, headers }) => {
+      await webhooks.deleteWebhookEndpoint(
+        deps,
+        ctx,
+        params.orgId,
+        params.endpointId,
+        parseIfMatch(headers['If-Match']),
+      );
+      return { status: 204, body: undefined };
+    },
+    rotateWebhookSecret: async ({ ctx, params }) => ({
+      status: 200,
+      body: await webhooks.rotateWebhookSecret(deps, ctx, params.orgId, params.endpointId),
+    }),
+    sendTestWebhook: async ({ ctx, params }) => ({
+      status: 202,
+      body: await webhooks.sendTestWebhook(deps, ctx, params.orgId, params.endpointId),
+    }),
+    listWebhookDeliveries: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await webhooks.listWebhookDeliveries(deps, ctx, params.orgId, params.endpointId, {
+        status: query.status,
+        limit: query.limit ?? 50,
+        cursor: query.cursor,
+      }),
+    }),
+    retryWebhookDelivery: async ({ ctx, params }) => ({
+      status: 202,
+      body: await webhooks.retryWebhookDelivery(
+        deps,
+        ctx,
+        params.orgId,
+        params.endpointId,
+        params.deliveryId,
+      ),
+    }),
+    listEvents: async ({ ctx, params, query }) => ({
+      status: 200,
+      body: await webhooks.listEvents(deps, ctx, params.orgId, {
+        after: query.after,
+        types: query.types === undefined ? undefined : [query.types].flat(),
+        limit: query.limit ?? 50,
+        wait: query.wait ?? 0,
+      }),
+    }),
   };
 }

@@ -17,6 +17,7 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly durations: Histogram<'operation' | 'method' | 'status'>;
   private readonly refusals: Counter<'credential'>;
+  private readonly deliveries: Counter<'outcome'>;
 
   constructor(pool: (() => PoolStats) | undefined) {
     collectDefaultMetrics({ register: this.registry });
@@ -33,6 +34,13 @@ export class Metrics {
       labelNames: ['credential'],
       registers: [this.registry],
     });
+    this.deliveries = new Counter({
+      name: 'member_roles_webhook_deliveries_total',
+      help: 'Webhook delivery attempts made by this process, by outcome: succeeded (2xx), retrying (failed, another attempt is due), failed (given up, or 410 Gone).',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
+    for (const outcome of ['succeeded', 'retrying', 'failed']) this.deliveries.inc({ outcome }, 0);
     if (pool) {
       const gauge = (name: string, help: string, read: (s: PoolStats) => number) =>
         new Gauge({
@@ -63,6 +71,26 @@ export class Metrics {
       { operation: operation ?? 'none', method, status: String(status) },
       seconds,
     );
+  }
+
+  webhookDelivered(outcome: 'succeeded' | 'retrying' | 'failed') {
+    this.deliveries.inc({ outcome });
+  }
+
+  /** The webhook queue's depth, read from the database at each scrape (shared by all processes). */
+  watchWebhookQueue(depth: () => Promise<number>) {
+    new Gauge({
+      name: 'member_roles_webhook_queue_depth',
+      help: 'Webhook deliveries pending for enabled endpoints (due now or waiting for a retry), in the whole deployment.',
+      registers: [this.registry],
+      async collect() {
+        try {
+          this.set(await depth());
+        } catch {
+          // The database is away: the gauge keeps its last value.
+        }
+      },
+    });
   }
 
   rateLimited(credential: string) {

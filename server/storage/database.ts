@@ -10,6 +10,7 @@ import * as idempotencyCommitted from './migrations/0004-idempotency-committed.j
 import * as release2 from './migrations/0005-release-2.js';
 import * as accessDecisions from './migrations/0006-access-decisions.js';
 import * as invitations from './migrations/0007-invitations.js';
+import * as webhooks from './migrations/0008-webhooks.js';
 import { classifyDatabaseError } from './database-errors.js';
 import { PGliteDialect } from './pglite-dialect.js';
 import type { Database } from './schema.js';
@@ -166,6 +167,7 @@ const migrations: Record<string, Migration> = {
   '0005-release-2': release2,
   '0006-access-decisions': accessDecisions,
   '0007-invitations': invitations,
+  '0008-webhooks': webhooks,
 };
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */

@@ -127,11 +127,55 @@ export interface InvitationsTable {
   version: Generated<number>;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  org_id: string;
+  url: string;
+  description: string | null;
+  events: string[];
+  status: 'enabled' | 'disabled';
+  disabled_reason: string | null;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  failing_since: Timestamp | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  version: Generated<number>;
+}
+
 export interface InvitationTeamsTable {
   org_id: string;
   invitation_id: string;
   team_id: string;
   role: 'lead' | 'member';
+}
+
+export interface WebhookDeliveriesTable {
+  endpoint_id: string;
+  event_id: string;
+  org_id: string;
+  event_type: string;
+  /** The body's `data` for events that are not audit events (a test event); null otherwise. */
+  payload: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  status: 'pending' | 'succeeded' | 'failed';
+  attempt_count: Generated<number>;
+  /** Failed attempts since the schedule (re)started: the position in the retry schedule. */
+  retries: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  locked_until: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface WebhookAttemptsTable {
+  endpoint_id: string;
+  event_id: string;
+  number: number;
+  attempted_at: Timestamp;
+  outcome: 'succeeded' | 'failed' | 'timeout' | 'unreachable' | 'refused';
+  response_status: number | null;
+  duration_ms: number;
+  response_body: string | null;
 }
 
 export interface Database {
@@ -147,6 +191,9 @@ export interface Database {
   product_permissions: ProductPermissionsTable;
   invitations: InvitationsTable;
   invitation_teams: InvitationTeamsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }
 
 export type OrganizationRow = Selectable<OrganizationsTable>;
@@ -158,3 +205,6 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type InvitationRow = Selectable<InvitationsTable>;
 export type NewAuditEvent = Insertable<AuditEventsTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;

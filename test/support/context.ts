@@ -47,6 +47,10 @@ export async function startTestService(
       rateLimitPerMinute: 0,
       logLevel: 'silent',
       production: false,
+      // No test resolves a real name, and no delivery leaves the machine: names resolve to a
+      // documentation address (TEST-NET-3), and only tests with a local receiver turn delivery on.
+      webhookDelivery: false,
+      webhookResolver: () => Promise.resolve([{ address: '203.0.113.10', family: 4 }]),
       ...(logger ? { logLevel: 'info' } : {}),
       ...overrides,
     },

@@ -578,6 +578,8 @@ export class RequestFactory {
     private readonly extras: {
       ifMatch: fc.Arbitrary<string>;
       idempotencyKey: fc.Arbitrary<string>;
+      /** Valid values of some query parameters, by name, instead of the schema's. */
+      query?: Record<string, fc.Arbitrary<unknown>>;
     },
   ) {
     this.gen = new Generator(hints);
@@ -586,6 +588,8 @@ export class RequestFactory {
   private validParam(p: Parameter): fc.Arbitrary<unknown> {
     if (p.in === 'header' && p.name === 'If-Match') return this.extras.ifMatch;
     if (p.in === 'header' && p.name === 'Idempotency-Key') return this.extras.idempotencyKey;
+    const given = p.in === 'query' ? this.extras.query?.[p.name] : undefined;
+    if (given) return given;
     let arb = this.gen.valid(p.schema);
     if (p.in === 'header') arb = arb.filter((v) => typeof v === 'string' && headerSafe(v));
     if (p.in === 'path') arb = arb.filter((v) => v !== ''); // an empty segment is another path

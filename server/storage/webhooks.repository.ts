@@ -1,0 +1,338 @@
+import { sql, type Insertable, type Updateable } from 'kysely';
+import type { Db, Executor } from './database.js';
+import type {
+  AuditEventRow,
+  WebhookAttemptRow,
+  WebhookDeliveryRow,
+  WebhookEndpointRow,
+  WebhookEndpointsTable,
+} from './schema.js';
+import type { Write } from './write-batch.js';
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+export async function insertEndpoint(ex: Executor, row: Insertable<WebhookEndpointsTable>) {
+  return ex.insertInto('webhook_endpoints').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findEndpoint(ex: Executor, orgId: string, endpointId: string) {
+  return ex
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('id', '=', endpointId)
+    .executeTakeFirst();
+}
+
+export async function listEndpoints(
+  ex: Executor,
+  orgId: string,
+  limit: number,
+  afterId?: string,
+): Promise<WebhookEndpointRow[]> {
+  let query = ex.selectFrom('webhook_endpoints').selectAll().where('org_id', '=', orgId);
+  if (afterId !== undefined) query = query.where('id', '>', afterId);
+  return query.orderBy('id').limit(limit).execute();
+}
+
+/** Changes an endpoint and steps its version; undefined when it is gone. */
+export async function updateEndpoint(
+  ex: Executor,
+  orgId: string,
+  endpointId: string,
+  changes: Updateable<WebhookEndpointsTable>,
+  now: Date,
+) {
+  return ex
+    .updateTable('webhook_endpoints')
+    .set((eb) => ({ ...changes, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('id', '=', endpointId)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function deleteEndpoint(ex: Executor, orgId: string, endpointId: string) {
+  await ex
+    .deleteFrom('webhook_endpoints')
+    .where('org_id', '=', orgId)
+    .where('id', '=', endpointId)
+    .execute();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The outbox
+
+/**
+ * The transactional outbox: a pending delivery of each event to every enabled endpoint of the
+ * organization subscribed to its type (or to `*`), written in the change's last statement with
+ * its audit events, so a change, its events and its deliveries commit together or not at all.
+ */
+export function insertDeliveriesQuery(
+  ex: Executor,
+  orgId: string,
+  events: readonly { id: string; action: string }[],
+  now: Date,
+): Write {
+  const ids = events.map((e) => e.id);
+  const actions = events.map((e) => e.action);
+  return ex
+    .insertInto('webhook_deliveries')
+    .columns([
+      'endpoint_id',
+      'event_id',
+      'org_id',
+      'event_type',
+      'status',
+      'next_attempt_at',
+      'created_at',
+    ])
+    .expression(
+      sql`select e.id, ev.id, e.org_id, ev.action, 'pending', ${now}::timestamptz, ${now}::timestamptz
+        from webhook_endpoints e
+        cross join unnest(${ids}::text[], ${actions}::text[]) as ev (id, action)
+        where e.org_id = ${orgId} and e.status = 'enabled'
+          and (ev.action = any (e.events) or '*' = any (e.events))`,
+    )
+    .returning('event_id');
+}
+
+/** A delivery that carries its own payload (a test event), pending now. */
+export async function insertPayloadDelivery(
+  ex: Executor,
+  row: { endpointId: string; eventId: string; orgId: string; type: string; payload: object },
+  now: Date,
+) {
+  return ex
+    .insertInto('webhook_deliveries')
+    .values({
+      endpoint_id: row.endpointId,
+      event_id: row.eventId,
+      org_id: row.orgId,
+      event_type: row.type,
+      payload: JSON.stringify(row.payload),
+      status: 'pending',
+      next_attempt_at: now,
+      created_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export type DeliveryRecord = WebhookDeliveryRow & { recent_attempts: WebhookAttemptRow[] };
+
+/** How many attempts a delivery shows. */
+export const RECENT_ATTEMPTS = 20;
+
+function deliveriesWithAttempts(ex: Executor, endpointId: string) {
+  return ex
+    .selectFrom('webhook_deliveries as d')
+    .selectAll('d')
+    .select(
+      sql<WebhookAttemptRow[]>`coalesce((
+        select json_agg(a order by a.number) from (
+          select * from webhook_attempts wa
+          where wa.endpoint_id = d.endpoint_id and wa.event_id = d.event_id
+          order by wa.number desc limit ${RECENT_ATTEMPTS}
+        ) a
+      ), '[]'::json)`.as('recent_attempts'),
+    )
+    .where('d.endpoint_id', '=', endpointId);
+}
+
+/** Newest first (event ids are ULIDs), before the keyset position given. */
+export async function listDeliveries(
+  ex: Executor,
+  endpointId: string,
+  status: string | undefined,
+  limit: number,
+  beforeEventId?: string,
+): Promise<DeliveryRecord[]> {
+  let query = deliveriesWithAttempts(ex, endpointId);
+  if (status !== undefined) query = query.where('d.status', '=', status as 'pending');
+  if (beforeEventId !== undefined) query = query.where('d.event_id', '<', beforeEventId);
+  return query.orderBy('d.event_id', 'desc').limit(limit).execute();
+}
+
+export async function findDelivery(ex: Executor, endpointId: string, eventId: string) {
+  return deliveriesWithAttempts(ex, endpointId)
+    .where('d.event_id', '=', eventId)
+    .executeTakeFirst();
+}
+
+/** Sends a delivery again now, with a fresh retry schedule. */
+export async function requeueDelivery(
+  ex: Executor,
+  endpointId: string,
+  eventId: string,
+  now: Date,
+) {
+  return ex
+    .updateTable('webhook_deliveries')
+    .set({ status: 'pending', retries: 0, next_attempt_at: now, locked_until: null })
+    .where('endpoint_id', '=', endpointId)
+    .where('event_id', '=', eventId)
+    .returning('event_id')
+    .executeTakeFirst();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The delivery worker
+
+export interface ClaimedDelivery {
+  endpoint_id: string;
+  event_id: string;
+  org_id: string;
+  event_type: string;
+  payload: Record<string, unknown> | null;
+  attempt_count: number;
+  retries: number;
+  created_at: Date;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
+  failing_since: Date | null;
+  /** The audit event the delivery carries (null for a test event). */
+  event: AuditEventRow | null;
+}
+
+/**
+ * Claims up to `limit` due deliveries of enabled endpoints for `leaseMs`, in one statement that
+ * commits by itself: `FOR UPDATE SKIP LOCKED` keeps two workers from taking the same rows, and
+ * the lease (`locked_until`) keeps them from taking a row another worker is still sending. No
+ * connection is held while the deliveries are sent; a worker that dies leaves its rows to be
+ * claimed again when the lease ends (at least once).
+ */
+export async function claimDueDeliveries(
+  db: Db,
+  limit: number,
+  leaseMs: number,
+): Promise<ClaimedDelivery[]> {
+  const { rows } = await sql<ClaimedDelivery>`
+    with due as (
+      select d.endpoint_id, d.event_id
+      from webhook_deliveries d
+      join webhook_endpoints e on e.id = d.endpoint_id and e.status = 'enabled'
+      where d.status = 'pending' and d.next_attempt_at <= now()
+        and (d.locked_until is null or d.locked_until < now())
+      order by d.next_attempt_at
+      limit ${limit}
+      for update of d skip locked
+    ), claimed as (
+      update webhook_deliveries d
+      set locked_until = now() + ${`${leaseMs} milliseconds`}::interval
+      from due
+      where d.endpoint_id = due.endpoint_id and d.event_id = due.event_id
+      returning d.*
+    )
+    select c.endpoint_id, c.event_id, c.org_id, c.event_type, c.payload, c.attempt_count,
+      c.retries, c.created_at, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at,
+      e.failing_since, to_jsonb(a) as event
+    from claimed c
+    join webhook_endpoints e on e.id = c.endpoint_id
+    left join audit_events a on a.id = c.event_id and c.payload is null
+  `.execute(db);
+  return rows.map((row) => ({
+    ...row,
+    event: row.event ? revive(row.event) : null,
+  }));
+}
+
+/** `to_jsonb` gives timestamps as text. */
+function revive(event: AuditEventRow): AuditEventRow {
+  return { ...event, occurred_at: new Date(event.occurred_at) };
+}
+
+export interface DeliveryOutcome {
+  endpointId: string;
+  eventId: string;
+  attempt: Omit<Insertable<WebhookAttemptRow>, 'endpoint_id' | 'event_id' | 'number'>;
+  /** The delivery's new state: delivered, given up, or due again at `nextAttemptAt`. */
+  status: 'succeeded' | 'failed' | 'pending';
+  nextAttemptAt: Date | null;
+  retries: number;
+  /** Disable the endpoint with this reason (410, or failing for 24 hours). */
+  disable: string | null;
+  /** The endpoint's failing streak: null clears it (a success), a date starts it if unset. */
+  failingSince: Date | null;
+}
+
+/**
+ * Records an attempt and its consequences in one statement: the attempt row, the delivery's
+ * state (releasing its lease), and the endpoint's failing streak or its disabling.
+ */
+export async function recordOutcome(db: Db, outcome: DeliveryOutcome): Promise<void> {
+  const { endpointId, eventId, attempt } = outcome;
+  await sql`
+    with delivery as (
+      update webhook_deliveries
+      set status = ${outcome.status}, next_attempt_at = ${outcome.nextAttemptAt}::timestamptz,
+        retries = ${outcome.retries}, attempt_count = attempt_count + 1, locked_until = null
+      where endpoint_id = ${endpointId} and event_id = ${eventId}
+      returning attempt_count
+    ), attempt as (
+      insert into webhook_attempts (endpoint_id, event_id, number, attempted_at, outcome,
+        response_status, duration_ms, response_body)
+      select ${endpointId}, ${eventId}, attempt_count, ${attempt.attempted_at}::timestamptz,
+        ${attempt.outcome}, ${attempt.response_status ?? null}::int, ${attempt.duration_ms}::int,
+        ${attempt.response_body ?? null}::text
+      from delivery
+      returning number
+    ), endpoint as (
+      update webhook_endpoints
+      set failing_since = case when ${outcome.failingSince === null}::boolean then null
+          else coalesce(failing_since, ${outcome.failingSince}::timestamptz) end,
+        status = case when ${outcome.disable}::text is null then status else 'disabled' end,
+        disabled_reason = coalesce(${outcome.disable}::text, disabled_reason),
+        version = case when ${outcome.disable}::text is null then version else version + 1 end
+      where id = ${endpointId}
+      returning id
+    )
+    select (select count(*) from attempt) as attempts, (select count(*) from endpoint) as endpoints
+  `.execute(db);
+}
+
+/** Gives claimed deliveries back at once (a worker stopping before it sent them). */
+export async function releaseDeliveries(
+  db: Db,
+  claimed: readonly { endpointId: string; eventId: string }[],
+): Promise<void> {
+  if (claimed.length === 0) return;
+  await sql`
+    update webhook_deliveries d set locked_until = null
+    from unnest(${claimed.map((c) => c.endpointId)}::text[], ${claimed.map((c) => c.eventId)}::text[])
+      as r (endpoint_id, event_id)
+    where d.endpoint_id = r.endpoint_id and d.event_id = r.event_id
+  `.execute(db);
+}
+
+/** Pending deliveries to enabled endpoints (for the metrics), and when the earliest is due. */
+export async function queueState(db: Db): Promise<{ depth: number; nextDueAt: Date | null }> {
+  const { rows } = await sql<{ depth: number; next_due_at: Date | null }>`
+    select count(*)::int as depth, min(d.next_attempt_at) as next_due_at
+    from webhook_deliveries d
+    join webhook_endpoints e on e.id = d.endpoint_id and e.status = 'enabled'
+    where d.status = 'pending'
+  `.execute(db);
+  const row = rows[0];
+  return { depth: Number(row?.depth ?? 0), nextDueAt: row?.next_due_at ?? null };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event stream
+
+/** The organization's events after `afterId`, oldest first. */
+export async function listEventsAfter(
+  ex: Executor,
+  orgId: string,
+  afterId: string | undefined,
+  types: readonly string[] | undefined,
+  limit: number,
+): Promise<AuditEventRow[]> {
+  let query = ex.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
+  if (afterId !== undefined) query = query.where('id', '>', afterId);
+  if (types !== undefined && types.length > 0) query = query.where('action', 'in', types);
+  return query.orderBy('id').limit(limit).execute();
+}
