@@ -31,6 +31,10 @@
 // - Statements per request: on PostgreSQL, pg_stat_statements of the run's scratch database
 //   (top-level statements, BEGIN and COMMIT included), divided by the requests answered; on PGlite,
 //   counted inside the process at PGlite's protocol entry (scripts/bench/pglite-statements.mjs).
+// - CPU per request: the serving process's user + system time during the measured run (Linux
+//   /proc), over the requests answered. The load on a shared machine moves req/s a lot and this
+//   little, so it tells what a change to the request path saves. BENCH_SERVICE_NODE_ARGS gives
+//   the service's node extra arguments (e.g. `--cpu-prof --cpu-prof-dir=DIR` for a profile).
 // - The targets of issue 7 are printed beside the figures; missing one does not fail the bench.
 //
 // Caveats: the load generator, the service and PostgreSQL share the machine's cores, so every
@@ -415,6 +419,8 @@ async function benchOn(kind) {
         `machine load (1-minute average) ${loadBefore.toFixed(1)} at the start, ` +
           `${loadavg()[0].toFixed(1)} at the end: other work on it weighs on every figure`,
         `stmts/req: ${database.countingMethod}`,
+        'cpu ms/req: CPU time (user + system) of the serving process per request, from /proc ' +
+          '(on PGlite the database runs inside it); steadier than req/s on a shared machine',
         `data: ${SMALL.members.toLocaleString('en')} members (everyday cases); ` +
           `${SCALE.members.toLocaleString('en')} members and ` +
           `${SCALE.events.toLocaleString('en')} audit events (scale cases)`,

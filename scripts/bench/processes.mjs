@@ -13,8 +13,8 @@ const START_TIMEOUT_MS = 120_000;
  * After that stdout keeps being read and thrown away, as a log shipper would. With
  * `countPgliteStatements` the process loads the statement counter and gets an IPC channel.
  */
-function startChild(name, script, env, { ready, countPgliteStatements }) {
-  const args = countPgliteStatements ? ['--import', counterHook, script] : [script];
+function startChild(name, script, env, { ready, countPgliteStatements, nodeArgs = [] }) {
+  const args = [...nodeArgs, ...(countPgliteStatements ? ['--import', counterHook] : []), script];
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
@@ -47,6 +47,7 @@ function handle(name, child, url) {
   return {
     name,
     url,
+    pid: child.pid,
     /** Statements this process's PGlite has executed so far (null when not counted). */
     statements: () => askStatements(child),
     stop: () => stopChild(child),
@@ -99,7 +100,13 @@ export function startService({ databaseUrl, platformKey, countPgliteStatements, 
       NODE_ENV: 'production',
       ...env,
     },
-    { ready: /is ready on (http:\/\/[\d.:]+)/, countPgliteStatements },
+    {
+      ready: /is ready on (http:\/\/[\d.:]+)/,
+      countPgliteStatements,
+      // e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles`: a profile of the service under the load
+      // (Node refuses --cpu-prof in NODE_OPTIONS).
+      nodeArgs: (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    },
   );
 }
 

@@ -11,6 +11,11 @@ const COLUMNS = [
   { title: 'p99 ms', width: 8, value: (row) => fixed(1)(row.p99) },
   { title: '× base', width: 7, value: (row) => (row.ratio === null ? 'n/a' : fixed(2)(row.ratio)) },
   {
+    title: 'cpu ms/req',
+    width: 10,
+    value: (row) => (row.cpuMsPerRequest == null ? 'n/a' : fixed(3)(row.cpuMsPerRequest)),
+  },
+  {
     title: 'stmts/req',
     width: 10,
     value: (row) =>

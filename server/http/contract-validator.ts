@@ -51,7 +51,12 @@ function cacheRouteMatchers() {
   const compile = module.pathToRegexp;
   const matchers = new Map<string, unknown>();
   const cached: PathToRegexp & { cached?: true } = (path, options) => {
-    const key = `${path}\u0000${JSON.stringify(options ?? {})}`;
+    // The validator's only call passes { sensitive, strict }: a key from those two is enough.
+    const { sensitive, strict, ...other } = (options ?? {}) as Record<string, unknown>;
+    const key =
+      Object.keys(other).length === 0
+        ? `${String(path)}\u0000${sensitive === true}${strict === true}`
+        : `${String(path)}\u0000${JSON.stringify(options)}`;
     let matcher = matchers.get(key);
     if (matcher === undefined) {
       matcher = compile(path, options);
