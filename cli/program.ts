@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerCheck } from './commands/check.js';
@@ -20,11 +21,18 @@ Exit codes:
 
 Tables are for people; --json prints what the service answered, for machines.`;
 
+/** The package's version (dist/program.js sits one folder below cli/package.json). */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
 /** The `member-roles` command line, over the typed client. */
 export function createProgram(io: Io): Command {
   const program = new Command('member-roles')
     .description('Manage organizations and their members on a member-roles service.')
-    .version('0.1.0')
+    .version(VERSION)
     .addOption(
       new Option('--url <url>', 'the service (MEMBER_ROLES_URL)')
         .env('MEMBER_ROLES_URL')

@@ -141,6 +141,8 @@ describe('member-roles members', () => {
         /^member-roles: add member usr_x: VALIDATION_FAILED \(400\) Nobody joins as owner \(rule 13\)/,
       );
 
+      const version = await runCli(cli.main, ['--version'], { url: ctx.url });
+      expect(version).toMatchObject({ code: 0, stdout: '0.1.0\n' });
       const unknown = await runCli(cli.main, ['members', 'lisst', org.orgId], as(org));
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toMatch(/unknown command 'lisst'/);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transformFile } from '@swc/core';
@@ -41,6 +41,8 @@ export async function compileCli(): Promise<{ main: string; remove(): void }> {
       compile(join(root, 'client', name), js(join(clientOut, name))),
     ),
   ]);
+  // Where the CLI reads its version: one folder above its code, as in the package.
+  writeFileSync(join(out, 'package.json'), readFileSync(join(root, 'cli', 'package.json')));
   writeFileSync(
     join(clientOut, 'package.json'),
     JSON.stringify({ name: 'member-roles-client', type: 'module', exports: './index.js' }),
