@@ -141,6 +141,16 @@ describe('member-roles members', () => {
         /^member-roles: add member usr_x: VALIDATION_FAILED \(400\) Nobody joins as owner \(rule 13\)/,
       );
 
+      // A list of another tenant's organization: 404, as for one that does not exist (rule 7).
+      const elsewhere = await runCli(
+        cli.main,
+        ['members', 'list', (await createOrg(ctx)).orgId],
+        as(org),
+      );
+      expect(elsewhere.code).toBe(1);
+      expect(elsewhere.stderr).toMatch(
+        /^member-roles: GET \/v1\/organizations\/\{orgId\}\/members: NOT_FOUND \(404\)/,
+      );
       const version = await runCli(cli.main, ['--version'], { url: ctx.url });
       expect(version).toMatchObject({ code: 0, stdout: '0.1.0\n' });
       const unknown = await runCli(cli.main, ['members', 'lisst', org.orgId], as(org));
@@ -373,5 +383,44 @@ describe('member-roles import', () => {
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/unknown: user, mail; missing: userId, email/);
     },
+  );
+
+  onPGlitePass(
+    'Ctrl-C stops sending, lets the rows in flight finish, says how to resume and exits 130; the re-run completes',
+    async () => {
+      const org = await createOrg(ctx);
+      const file = join(scratch, 'interrupted.csv');
+      const lines = Array.from({ length: 300 }, (_, i) => `usr_int_${i},int${i}@example.test`);
+      writeFileSync(file, `userId,email\n${lines.join('\n')}\n`);
+      const count = async () =>
+        (
+          await ctx.service.database.db
+            .selectFrom('memberships')
+            .where('org_id', '=', org.orgId)
+            .select(sql<number>`count(*)::int`.as('n'))
+            .executeTakeFirstOrThrow()
+        ).n;
+      const first = startCli(cli.main, ['--json', 'import', org.orgId, file], as(org));
+      for (let i = 0; (await count()) < 30; i += 1) {
+        if (i > 600) throw new Error('the import did not get going');
+        await sleep(50);
+      }
+      first.child.kill('SIGINT');
+      const stopped = await first.done;
+      expect(stopped.code).toBe(130);
+      const summary = JSON.parse(stopped.stdout) as { added: number; interrupted: boolean };
+      expect(summary).toMatchObject({ rows: 300, existing: 0, failed: 0, interrupted: true });
+      expect(summary.added).toBeLessThan(300);
+      // Every row it reports as added is stored (the owner is the one more), and no other.
+      expect(await count()).toBe(summary.added + 1);
+
+      const human = await runCli(cli.main, ['import', org.orgId, file], as(org));
+      expect(human.code).toBe(0);
+      expect(human.stdout).toMatch(
+        /300 of 300 rows in [\d.]+ s: 300 added, 0 already members, 0 failed\n$/,
+      );
+      expect(await count()).toBe(301);
+    },
+    60_000,
   );
 });
