@@ -286,4 +286,82 @@ describe('WEB_CONCURRENCY=N on PostgreSQL', () => {
     },
     60_000,
   );
+
+  onPostgresPass(
+    'a server process that dies is logged and replaced; the others answer meanwhile, and SIGTERM still exits 0',
+    async () => {
+      const scratch = await scratchDatabase();
+      let service: ServiceProcess | undefined;
+      try {
+        service = await spawnService(compiled.main, {
+          DATABASE_URL: scratch.url,
+          WEB_CONCURRENCY: '2',
+        });
+        const [, victim, survivor] = /pids (\d+), (\d+)\)/.exec(service.output())!;
+        process.kill(Number(victim), 'SIGKILL');
+        const logged = (msg: string) => service!.logs().some((l) => l.msg === msg);
+        for (let i = 0; !logged('a server process exited unexpectedly; starting another'); i += 1) {
+          if (i > 200) throw new Error(`the exit was not noticed:\n${service.output()}`);
+          await sleep(50);
+        }
+        // (A connection the primary handed to the process as it died would be lost with it, as
+        // with any server process that crashes; from here on, the survivor takes them all.)
+        const health = await fetch(`${service.url}/readyz`, { headers: { Connection: 'close' } });
+        expect(health.status).toBe(200);
+        for (let i = 0; !logged('the replacement server process is ready'); i += 1) {
+          if (i > 300) throw new Error(`no replacement:\n${service.output()}`);
+          await sleep(50);
+        }
+        const exited = service
+          .logs()
+          .find((l) => l.msg === 'a server process exited unexpectedly; starting another');
+        expect(exited).toMatchObject({ role: 'primary', pid: Number(victim), signal: 'SIGKILL' });
+        const readyPids = service
+          .logs()
+          .filter((l) => l.msg === 'ready' && l.pid !== undefined)
+          .map((l) => String(l.pid));
+        expect(readyPids).toHaveLength(3);
+        const replacement = readyPids.find((pid) => pid !== victim && pid !== survivor)!;
+        // Both the survivor and the replacement answer.
+        await Promise.all(
+          Array.from({ length: 20 }, () =>
+            fetch(`${service!.url}/healthz`, { headers: { Connection: 'close' } }).then((r) =>
+              expect(r.status).toBe(200),
+            ),
+          ),
+        );
+        const answeredBy = new Set(
+          service
+            .logs()
+            .filter((l) => l.msg === 'request' && l.operationId === 'getHealth')
+            .map((l) => String(l.pid)),
+        );
+        expect(answeredBy).toEqual(new Set([survivor, replacement]));
+        service.child.kill('SIGTERM');
+        expect((await service.exited).code).toBe(0);
+      } finally {
+        await service?.stop();
+        await scratch.drop();
+      }
+    },
+    60_000,
+  );
+
+  onPostgresPass(
+    'a server process that cannot start fails the whole start with its reason, exit 1',
+    async () => {
+      const url = new URL(process.env.DATABASE_URL!);
+      url.pathname = '/no_such_database_here';
+      const { code, output } = await failedStart({
+        DATABASE_URL: url.toString(),
+        WEB_CONCURRENCY: '2',
+      });
+      expect(code).toBe(1);
+      expect(output).toMatch(
+        /member-roles could not start: could not connect to the database at postgres:\/\/[^ ]+\/no_such_database_here: database "no_such_database_here" does not exist/,
+      );
+      // Said once, by the primary.
+      expect(output.match(/could not start/g)).toHaveLength(1);
+    },
+  );
 });
