@@ -111,11 +111,40 @@ describe('member-roles members', () => {
       expect(lines.find((line) => line.startsWith(userId))).toMatch(
         /^samlp\|acme\|bob@acme\.test\s+bob@acme\.test\s+Bob\s+admin\s+suspended\s+\d{4}-/,
       );
-      expect(lines).toHaveLength(3);
+      expect(lines).toHaveLength(3); // the header, the owner and Bob
       const listed = JSON.parse(
         (await member(org, ['list', org.orgId, '--status', 'suspended'])).stdout,
       ) as Member[];
       expect(listed.map((m) => m.userId)).toEqual([userId]);
+
+      // The platform key changes memberships only on behalf of a member: --as names them.
+      const platform = { url: ctx.url, key: PLATFORM_KEY };
+      const alone = await runCli(
+        cli.main,
+        ['members', 'add', org.orgId, 'usr_via', '--email', 'via@example.test'],
+        platform,
+      );
+      expect(alone.code).toBe(1);
+      expect(alone.stderr).toMatch(/ON_BEHALF_OF_REQUIRED \(403\)/);
+      const onBehalf = await runCli(
+        cli.main,
+        [
+          '--as',
+          org.owner.userId,
+          'members',
+          'add',
+          org.orgId,
+          'usr_via',
+          '--email',
+          'via@example.test',
+        ],
+        platform,
+      );
+      expect(onBehalf.code).toBe(0);
+      const { data: trail } = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
+        params: { path: { orgId: org.orgId }, query: { targetUserId: 'usr_via' } },
+      });
+      expect(trail?.data[0]?.actor).toMatchObject({ userId: org.owner.userId, via: 'platform' });
 
       const removed = await member(org, ['remove', org.orgId, userId]);
       expect(removed.code).toBe(0);

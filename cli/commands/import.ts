@@ -117,7 +117,8 @@ export const CHUNK_SIZE = 100;
 /**
  * Sends one chunk of at most CHUNK_SIZE rows and tells `onRow` the outcome of each. Today: one
  * addMember request per row, `concurrency` at a time. This is the one place that changes when
- * the import goes through the batch operation (one request per chunk).
+ * the import goes through the batch operation (one request per chunk; its Idempotency-Key can be
+ * a hash of its rows' keys, so that chunks stay as deterministic as rows).
  */
 export async function sendChunk(
   client: MemberRolesClient,
