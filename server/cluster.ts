@@ -31,16 +31,18 @@ export function tellPrimary(message: WorkerMessage): Promise<void> {
   });
 }
 
-/** Unexpected exits within this window, beyond which the primary gives up rather than restart. */
-const CRASH_WINDOW_MS = 60_000;
-const CRASHES_ALLOWED = 5;
+/** Replacements wait longer while processes keep exiting: 1 s, 2 s, 4 s… at most 30 s. */
+const RESTART_WINDOW_MS = 60_000;
+const RESTART_DELAY_MAX_MS = 30_000;
 
 /**
  * The primary: checks what can be checked once (PostgreSQL, the platform key, the port), starts
  * the first server process (which migrates the database and seeds the demo if asked), then the
  * others; prints the ready line once all are ready. A server process that exits unexpectedly is
- * logged and replaced (more than five in a minute: everything stops, exit 1). SIGTERM and SIGINT
- * are passed on; the primary exits 0 when every server process drained and exited 0.
+ * logged and replaced, after a delay that grows while processes keep exiting (a database that
+ * is away fails their starts; the survivors keep answering 503 meanwhile, and nothing ends the
+ * deployment). SIGTERM and SIGINT are passed on; the primary exits 0 when every server process
+ * drained and exited 0.
  */
 export async function runPrimary(config: Config, processes: number, logger: Logger) {
   if (!isPostgresUrl(config.databaseUrl)) {
@@ -53,7 +55,7 @@ export async function runPrimary(config: Config, processes: number, logger: Logg
 
   const log = logger.child({ role: 'primary' });
   let stopping = false;
-  const crashes: number[] = [];
+  const exits: number[] = [];
 
   /** Forks one server process; resolves with its ready lines, rejects if it exits first. */
   const fork = (env: Record<string, string>) => {
@@ -100,7 +102,7 @@ export async function runPrimary(config: Config, processes: number, logger: Logg
     return outcome.every(Boolean);
   };
 
-  // Until every process is ready a signal, or a failure, stops everything.
+  // A process that cannot start fails the whole start: the others are stopped.
   let lines: string[];
   const started: ReturnType<typeof fork>[] = [];
   try {
@@ -118,25 +120,20 @@ export async function runPrimary(config: Config, processes: number, logger: Logg
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) return;
     const now = Date.now();
-    crashes.push(now);
-    while (crashes.length > 0 && crashes[0]! < now - CRASH_WINDOW_MS) crashes.shift();
-    if (crashes.length > CRASHES_ALLOWED) {
-      log.fatal(
-        { pid: worker.process.pid, code, signal, exits: crashes.length },
-        `server processes keep exiting (${crashes.length} in a minute); stopping`,
-      );
-      stopping = true;
-      void stopAll('SIGTERM', config.shutdownTimeoutMs).then(() => process.exit(1));
-      return;
-    }
+    exits.push(now);
+    while (exits.length > 0 && exits[0]! < now - RESTART_WINDOW_MS) exits.shift();
+    const delayMs = Math.min(RESTART_DELAY_MAX_MS, 1000 * 2 ** (exits.length - 1));
     log.error(
-      { pid: worker.process.pid, code, signal },
+      { pid: worker.process.pid, code, signal, exitsInLastMinute: exits.length, delayMs },
       'a server process exited unexpectedly; starting another',
     );
-    fork({ MEMBER_ROLES_DEMO: '0' }).ready.then(
-      () => log.info('the replacement server process is ready'),
-      (error: Error) => log.error({ err: error.message }, 'the replacement did not start'),
-    );
+    setTimeout(() => {
+      if (stopping) return;
+      fork({ MEMBER_ROLES_DEMO: '0' }).ready.then(
+        () => log.info('the replacement server process is ready'),
+        (error: Error) => log.error({ err: error.message }, 'the replacement did not start'),
+      );
+    }, delayMs);
   });
 
   const pids = started.map((s) => s.worker.process.pid).join(', ');
