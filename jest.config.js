@@ -9,7 +9,11 @@ export default {
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.data/'],
   extensionsToTreatAsEsm: ['.ts'],
   // Sources import './x.js' (NodeNext); in the source tree that file is './x.ts'.
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // The CLI imports the client by its package name; in the source tree that is client/index.ts.
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^member-roles-client$': '<rootDir>/client/index.ts',
+  },
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

@@ -1,18 +1,13 @@
-import { pino } from 'pino';
-import { readConfig } from './config.js';
-import { startService } from './service.js';
+import cluster from 'node:cluster';
+import { pino, type Logger } from 'pino';
+import { runPrimary, tellPrimary, webConcurrency } from './cluster.js';
+import { readConfig, type Config } from './config.js';
+import { preflight, startFailureMessage } from './preflight.js';
+import { startService, type RunningService } from './service.js';
 
-/** `npm start`: run the service until SIGTERM or SIGINT. */
-async function main() {
-  const config = readConfig();
-  const logger = pino({ level: config.logLevel, base: { service: 'member-roles' } });
-  const service = await startService(config, logger);
+/** The lines a ready service prints: where it is, and how to try it. */
+function readyLines(service: RunningService): string[] {
   const { url, demo } = service;
-
-  logger.info(
-    { url, database: service.database.location, port: service.server.address() },
-    'ready',
-  );
   const lines = [`member-roles is ready on ${url} (database: ${service.database.location})`];
   lines.push(`  API reference (Redoc): ${url}/docs`);
   if (service.generatedPlatformKey) {
@@ -28,7 +23,28 @@ async function main() {
       `    curl -s -H 'Authorization: Bearer ${demo.ownerKey}' ${url}/v1/organizations/${demo.organizationId}/members`,
     );
   }
-  process.stdout.write(`${lines.join('\n')}\n`);
+  return lines;
+}
+
+/** Runs one server process until SIGTERM or SIGINT (or, under a primary, until it goes away). */
+async function serve(config: Config, logger: Logger) {
+  // A server process under a primary: the primary checked the port; PGlite is refused there.
+  const release = cluster.isWorker ? () => undefined : await preflight(config);
+  let service: RunningService;
+  try {
+    service = await startService(config, logger);
+  } catch (error) {
+    release();
+    throw error;
+  }
+
+  logger.info(
+    { url: service.url, database: service.database.location, port: service.server.address() },
+    'ready',
+  );
+  if (cluster.isWorker)
+    await tellPrimary({ type: 'member-roles:ready', lines: readyLines(service) });
+  else process.stdout.write(`${readyLines(service).join('\n')}\n`);
 
   let signalled = false;
   const shutdown = (signal: string) => {
@@ -50,6 +66,7 @@ async function main() {
           logger.warn({ cut, inFlight }, `cut ${cut} request(s) still running at the deadline`);
         }
         logger.info({ cut, inFlight }, 'stopped');
+        release();
         process.exit(0);
       },
       (error: unknown) => {
@@ -60,9 +77,25 @@ async function main() {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // The primary is gone (killed): nothing reaches this process any more.
+  if (cluster.isWorker) process.on('disconnect', () => shutdown('disconnect'));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`member-roles could not start: ${(error as Error).message}\n`);
+/** `npm start`: one server process, or with WEB_CONCURRENCY=N a primary and N server processes. */
+async function main() {
+  const config = readConfig();
+  const processes = webConcurrency();
+  const base = cluster.isWorker
+    ? { service: 'member-roles', pid: process.pid }
+    : { service: 'member-roles' };
+  const logger = pino({ level: config.logLevel, base });
+  if (cluster.isPrimary && processes > 1) await runPrimary(config, processes, logger);
+  else await serve(config, logger);
+}
+
+main().catch(async (error: unknown) => {
+  const message = startFailureMessage(error);
+  if (cluster.isWorker) await tellPrimary({ type: 'member-roles:failed', message });
+  else process.stderr.write(`member-roles could not start: ${message}\n`);
   process.exit(1);
 });

@@ -72,13 +72,8 @@ export interface ServiceOptions {
   clock?: Clock;
 }
 
-/** Opens the database, migrates it, makes sure a platform key exists, seeds the demo, listens. */
-export async function startService(
-  config: Config,
-  logger?: Logger,
-  options: ServiceOptions = {},
-): Promise<RunningService> {
-  const log = logger ?? pino({ level: config.logLevel, base: { service: 'member-roles' } });
+/** On PostgreSQL the platform key is given, never made: fails saying so when it is missing. */
+export function assertPlatformKeyGiven(config: Pick<Config, 'platformKey' | 'databaseUrl'>) {
   if (!config.platformKey && /^postgres(ql)?:\/\//.test(config.databaseUrl ?? '')) {
     // Processes sharing a database must agree on the key, and a key made here would have to be
     // shown to be usable: on a shared database that means into logs. So it is given, not made.
@@ -86,6 +81,16 @@ export async function startService(
       'MEMBER_ROLES_PLATFORM_KEY is required on PostgreSQL: give every process of the deployment the same secret (16 characters or more, e.g. `openssl rand -base64 32`)',
     );
   }
+}
+
+/** Opens the database, migrates it, makes sure a platform key exists, seeds the demo, listens. */
+export async function startService(
+  config: Config,
+  logger?: Logger,
+  options: ServiceOptions = {},
+): Promise<RunningService> {
+  const log = logger ?? pino({ level: config.logLevel, base: { service: 'member-roles' } });
+  assertPlatformKeyGiven(config);
   const database = await openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     connectTimeoutMs: config.databaseConnectTimeoutMs,

@@ -29,53 +29,68 @@ interface LockEntry {
   integrity?: string;
   resolved?: string;
   dependencies?: Record<string, string>;
+  bin?: Record<string, string>;
   dev?: boolean;
 }
 
 /**
- * Installs `dependencies` (the packed client) and `devDependencies` (names) into `project` with
+ * Installs `tarballs` (packed packages of this repository: the client, and the CLI that depends
+ * on it) as `dependencies`, and `devDependencies` (names), into `project` with
  * `npm ci --offline`. A named install would need the registry's full metadata, which npm's cache
  * does not keep; a lockfile naming each package's version and integrity installs from the cached
- * tarballs alone. What the lock holds beyond the client is the closure of the packed
- * package.json's own `dependencies` (as this repository's lock resolves them), so what lands in
- * node_modules is still decided by the package as published.
+ * tarballs alone. What the lock holds beyond the tarballs is the closure of the packed
+ * package.json files' own `dependencies` (as this repository's lock resolves them), so what lands
+ * in node_modules is still decided by the packages as published.
  */
-function installFromCache(project: string, tarball: string, devDependencies: string[]) {
+function installFromCache(project: string, tarballs: string[], devDependencies: string[]) {
   const repoLock = (
     JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, LockEntry>;
     }
   ).packages;
-  const packed = JSON.parse(
-    execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }),
-  ) as { name: string; version: string; dependencies?: Record<string, string> };
-  const spec = `file:${tarball}`;
-  const packages: Record<string, LockEntry> = {
-    [`node_modules/${packed.name}`]: {
+  const packages: Record<string, LockEntry> = {};
+  const direct: Record<string, string> = {};
+  const packedDependencies: string[] = [];
+  for (const tarball of tarballs) {
+    const packed = JSON.parse(
+      execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }),
+    ) as {
+      name: string;
+      version: string;
+      dependencies?: Record<string, string>;
+      bin?: Record<string, string>;
+    };
+    const spec = `file:${tarball}`;
+    direct[packed.name] = spec;
+    packages[`node_modules/${packed.name}`] = {
       version: packed.version,
       resolved: spec,
       integrity: `sha512-${createHash('sha512').update(readFileSync(tarball)).digest('base64')}`,
       ...(packed.dependencies ? { dependencies: packed.dependencies } : {}),
-    },
-  };
+      // npm ci links node_modules/.bin from the lock.
+      ...(packed.bin ? { bin: packed.bin } : {}),
+    };
+    packedDependencies.push(...Object.keys(packed.dependencies ?? {}));
+  }
   const add = (names: string[], dev: boolean) => {
     for (const name of names) {
       const key = `node_modules/${name}`;
       if (packages[key]) continue;
       const entry = repoLock[key];
-      if (!entry) throw new Error(`${name} is not in package-lock.json, so not in the npm cache`);
+      if (!entry?.version)
+        throw new Error(`${name} is not in package-lock.json, so not in the npm cache`);
       const { version, integrity, dependencies } = entry;
       packages[key] = { version, integrity, ...(dependencies ? { dependencies } : {}), dev };
       add(Object.keys(dependencies ?? {}), dev);
     }
   };
-  add(Object.keys(packed.dependencies ?? {}), false);
+  add(packedDependencies, false);
   add(devDependencies, true);
   const manifest = {
     name: 'consumer',
     private: true,
     type: 'module',
-    dependencies: { [packed.name]: spec },
+    dependencies: direct,
     devDependencies: Object.fromEntries(
       devDependencies.map((name) => [name, packages[`node_modules/${name}`]!.version]),
     ),
@@ -147,6 +162,8 @@ let scratch: string;
 let consumer: string;
 let installedTree: NpmTree;
 let typecheck: { status: number | null; output: string };
+let cliConsumer: string;
+let cliTree: NpmTree;
 beforeAll(async () => {
   if (onPostgres) return;
   ctx = await startTestService();
@@ -163,13 +180,13 @@ beforeAll(async () => {
     packs,
     readdirSync(packs).find((f) => f.endsWith('.tgz'))!,
   );
-  installFromCache(consumer, tarball, []);
+  installFromCache(consumer, [tarball], []);
   // `npm ls` exits non-zero when the tree misses or mismatches a declared dependency.
   installedTree = JSON.parse(npm(['ls', '--all', '--json'], consumer)) as NpmTree;
 
   // A Node project as `tsc --init` makes it, untouched. Its `"types": []` keeps @types/node out
   // unless a file asks for it; node.d.ts asks, without changing a compiler option.
-  installFromCache(consumer, tarball, ['@types/node']);
+  installFromCache(consumer, [tarball], ['@types/node']);
   execFileSync(process.execPath, [tscBin, '--init'], { cwd: consumer, stdio: 'pipe' });
   writeFileSync(join(consumer, 'node.d.ts'), '/// <reference types="node" />\n');
   writeFileSync(join(consumer, 'readme.ts'), snippet(join(root, 'README.md'), '## The client'));
@@ -179,6 +196,20 @@ beforeAll(async () => {
     encoding: 'utf8',
   });
   typecheck = { status: tsc.status, output: `${tsc.stdout}${tsc.stderr}` };
+
+  // The CLI (cli/'s prepack builds the client, then the CLI), installed with the client beside
+  // it, as both would come from a registry.
+  const cliPacks = join(scratch, 'cli-packs');
+  cliConsumer = join(scratch, 'cli-consumer');
+  mkdirSync(cliPacks);
+  mkdirSync(cliConsumer);
+  npm(['pack', '--pack-destination', cliPacks], join(root, 'cli'));
+  const cliTarball = join(
+    cliPacks,
+    readdirSync(cliPacks).find((f) => f.endsWith('.tgz'))!,
+  );
+  installFromCache(cliConsumer, [tarball, cliTarball], []);
+  cliTree = JSON.parse(npm(['ls', '--all', '--json'], cliConsumer)) as NpmTree;
 }, 300_000);
 afterAll(async () => {
   if (onPostgres) return;
@@ -259,5 +290,49 @@ describe('the client package (member-roles-client)', () => {
       expect(walked.pages).toBeGreaterThanOrEqual(5);
     },
     120_000,
+  );
+});
+
+describe('the CLI package (member-roles-cli)', () => {
+  onPGlitePass(
+    'installs with the client and its own libraries, nothing of the server, and `member-roles` runs from node_modules/.bin',
+    async () => {
+      expect(Object.keys(cliTree.dependencies ?? {}).sort()).toEqual([
+        'member-roles-cli',
+        'member-roles-client',
+      ]);
+      const cli = cliTree.dependencies!['member-roles-cli']!;
+      expect(Object.keys(cli.dependencies ?? {}).sort()).toEqual([
+        'cli-progress',
+        'commander',
+        'csv-parse',
+        'member-roles-client',
+      ]);
+      const repoManifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+        dependencies: object;
+      };
+      const serverDependencies = Object.keys(repoManifest.dependencies).filter(
+        (name) => name !== 'openapi-fetch',
+      );
+      expect(names(cliTree).filter((name) => serverDependencies.includes(name))).toEqual([]);
+
+      const { stdout } = await promisify(execFile)(
+        join(cliConsumer, 'node_modules', '.bin', 'member-roles'),
+        ['--json', 'members', 'list', org.orgId],
+        {
+          cwd: cliConsumer,
+          encoding: 'utf8',
+          env: {
+            PATH: process.env.PATH,
+            MEMBER_ROLES_URL: ctx.url,
+            MEMBER_ROLES_KEY: org.owner.key,
+          },
+        },
+      );
+      const members = JSON.parse(stdout) as { userId: string }[];
+      expect(members.length).toBeGreaterThanOrEqual(1);
+      expect(members.map((m) => m.userId)).toContain(org.owner.userId);
+    },
+    60_000,
   );
 });

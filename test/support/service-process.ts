@@ -89,6 +89,8 @@ export function spawnProcess(main: string, env: Record<string, string>): Started
     logs: () =>
       output
         .split('\n')
+        // The last piece is a line still being written (or empty).
+        .slice(0, -1)
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as Record<string, unknown>),
     stop: async (graceMs = 12_000) => {
