@@ -115,26 +115,76 @@ async function sendRow(
 export const CHUNK_SIZE = 100;
 
 /**
- * Sends one chunk of at most CHUNK_SIZE rows and tells `onRow` the outcome of each. Today: one
- * addMember request per row, `concurrency` at a time. This is the one place that changes when
- * the import goes through the batch operation (one request per chunk; its Idempotency-Key can be
- * a hash of its rows' keys, so that chunks stay as deterministic as rows).
+ * The Idempotency-Key of a batch: a hash of its rows' keys. A re-run over the same file sends the
+ * same chunks with the same keys, so a chunk that was applied answers as it did then.
+ */
+export function chunkKey(rows: readonly ImportRow[]): string {
+  const hash = createHash('sha256').update(rows.map((row) => row.idempotencyKey).join('\n'));
+  return `member-roles-import-${hash.digest('hex').slice(0, 40)}`;
+}
+
+/** The rows a 400 names (`/operations/N/…`); null if it names anything else. */
+function refusedRows(
+  problem: { errors?: { location: string; path: string }[] },
+  rows: readonly ImportRow[],
+): Set<ImportRow> | null {
+  const refused = new Set<ImportRow>();
+  for (const error of problem.errors ?? []) {
+    const index = /^\/operations\/(\d+)(\/|$)/.exec(error.path)?.[1];
+    const row = error.location === 'body' && index !== undefined ? rows[Number(index)] : undefined;
+    if (!row) return null;
+    refused.add(row);
+  }
+  return refused.size > 0 ? refused : null;
+}
+
+/**
+ * Sends one chunk of at most CHUNK_SIZE rows as one batchMembers request and tells `onRow` the
+ * outcome of each (the item's own status and problem). Rows the contract refuses (a malformed
+ * email, say) make the service refuse the whole request: those rows are sent alone (their
+ * answers name the rule), the others again as a batch of their own. A chunk an interrupted run sent is still running on the
+ * service: its answer is waited for.
  */
 export async function sendChunk(
   client: MemberRolesClient,
   orgId: string,
   rows: ImportRow[],
-  concurrency: number,
   onRow: (outcome: RowOutcome) => void,
 ): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(concurrency, rows.length) }, async () => {
-    while (next < rows.length) {
-      const row = rows[next++]!;
-      onRow(await sendRow(client, orgId, row));
+  if (rows.length === 0) return;
+  for (let attempt = 0; ; attempt += 1) {
+    const { data, error, response } = await client.POST('/v1/organizations/{orgId}/members/batch', {
+      params: { path: { orgId }, header: { 'Idempotency-Key': chunkKey(rows) } },
+      body: { operations: rows.map((row) => ({ op: 'add' as const, ...row.body })) },
+    });
+    if (data) {
+      for (const result of data.results) {
+        const row = rows[result.index]!;
+        const body = result.body as { code?: string; detail?: string; title?: string } | null;
+        if (result.status < 300) onRow({ row, kind: 'added' });
+        else if (body?.code === 'MEMBER_EXISTS') onRow({ row, kind: 'existing' });
+        else {
+          const detail = body?.detail ?? body?.title ?? '';
+          onRow({ row, kind: 'failed', status: result.status, code: body?.code ?? '', detail });
+        }
+      }
+      return;
     }
-  });
-  await Promise.all(lanes);
+    if (error?.code === 'IDEMPOTENCY_KEY_IN_USE' && attempt < 40) {
+      await sleep(250);
+      continue;
+    }
+    const refused = error?.code === 'VALIDATION_FAILED' ? refusedRows(error, rows) : null;
+    if (!refused) throw problemError(`import into ${orgId}`, response.status, error);
+    // Each refused row alone, as addMember: its answer names the rule it breaks.
+    for (const row of refused) onRow(await sendRow(client, orgId, row));
+    return sendChunk(
+      client,
+      orgId,
+      rows.filter((row) => !refused.has(row)),
+      onRow,
+    );
+  }
 }
 
 interface Summary {
@@ -165,13 +215,8 @@ export function registerImport(program: Command, context: () => Context) {
     .description(
       `add the members listed in a CSV file (header line: ${IMPORT_COLUMNS.join(',')}; userId and email required). Safe to run again after an interruption: rows already added are recognised, never added twice`,
     )
-    .option('--concurrency <n>', 'requests in flight at once', '8')
-    .action(async (orgId: string, file: string, options: { concurrency: string }) => {
+    .action(async (orgId: string, file: string) => {
       const ctx = context();
-      const concurrency = Number(options.concurrency);
-      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-        throw new CliError('--concurrency must be a whole number from 1 to 64', EXIT.usage);
-      }
       const rows = readImportFile(file, orgId);
       const client = ctx.client;
       const summary: Summary = {
@@ -207,27 +252,21 @@ export function registerImport(program: Command, context: () => Context) {
       const started = Date.now();
       try {
         for (let at = 0; at < rows.length && !stopping; at += CHUNK_SIZE) {
-          await sendChunk(
-            client,
-            orgId,
-            rows.slice(at, at + CHUNK_SIZE),
-            concurrency,
-            (outcome) => {
-              if (outcome.kind === 'added') summary.added += 1;
-              else if (outcome.kind === 'existing') summary.existing += 1;
-              else {
-                summary.failed += 1;
-                const { row, line, body } = outcome.row;
-                const { status, code, detail } = outcome;
-                summary.failures.push({ row, line, userId: body.userId, status, code, detail });
-              }
-              bar?.increment(1, {
-                added: summary.added,
-                existing: summary.existing,
-                failed: summary.failed,
-              });
-            },
-          );
+          await sendChunk(client, orgId, rows.slice(at, at + CHUNK_SIZE), (outcome) => {
+            if (outcome.kind === 'added') summary.added += 1;
+            else if (outcome.kind === 'existing') summary.existing += 1;
+            else {
+              summary.failed += 1;
+              const { row, line, body } = outcome.row;
+              const { status, code, detail } = outcome;
+              summary.failures.push({ row, line, userId: body.userId, status, code, detail });
+            }
+            bar?.increment(1, {
+              added: summary.added,
+              existing: summary.existing,
+              failed: summary.failed,
+            });
+          });
         }
       } finally {
         bar?.stop();
