@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerCheck } from './commands/check.js';
 import { registerImport } from './commands/import.js';
+import { registerInvitations } from './commands/invitations.js';
 import { registerMembers } from './commands/members.js';
 import { registerOrganizations } from './commands/organizations.js';
 import { Context, describeFailure, EXIT, type GlobalOptions, type Io } from './context.js';
@@ -51,6 +52,7 @@ export function createProgram(io: Io): Command {
   const context = () => new Context(program.opts<GlobalOptions>(), io);
   registerOrganizations(program, context);
   registerMembers(program, context);
+  registerInvitations(program, context);
   registerCheck(program, context);
   registerImport(program, context);
   registerAudit(program, context);

@@ -198,6 +198,47 @@ describe('member-roles members', () => {
   );
 });
 
+describe('member-roles invitations', () => {
+  onPGlitePass(
+    'create answers the token once, list shows the invitation, resend replaces the token, revoke ends it; a second invitation to the same address exits 1 with INVITATION_EXISTS',
+    async () => {
+      const org = await createOrg(ctx);
+      const run = (args: string[]) => runCli(cli.main, ['--json', 'invitations', ...args], as(org));
+      const created = await run(['create', org.orgId, 'Dana@Example.test', '--role', 'viewer']);
+      expect(created).toMatchObject({ code: 0, stderr: '' });
+      const invitation = JSON.parse(created.stdout) as { id: string; token: string };
+      expect(invitation).toMatchObject({ status: 'pending', role: { id: 'viewer' } });
+      expect(invitation.token).toMatch(/^mri_/);
+
+      const again = await run(['create', org.orgId, 'dana@example.test']);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('INVITATION_EXISTS');
+
+      const listed = await runCli(cli.main, ['invitations', 'list', org.orgId], as(org));
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toMatch(
+        new RegExp(`^${invitation.id}\\s+Dana@Example.test\\s+viewer\\s+pending`, 'm'),
+      );
+      expect(listed.stdout).not.toContain(invitation.token);
+
+      const resent = await run(['resend', org.orgId, invitation.id]);
+      expect(resent.code).toBe(0);
+      const token = (JSON.parse(resent.stdout) as { token: string }).token;
+      expect(token).toMatch(/^mri_/);
+      expect(token).not.toBe(invitation.token);
+
+      expect((await run(['revoke', org.orgId, invitation.id])).code).toBe(0);
+      const revoked = await run(['list', org.orgId, '--status', 'revoked']);
+      expect(JSON.parse(revoked.stdout)).toEqual([
+        expect.objectContaining({ id: invitation.id, status: 'revoked' }),
+      ]);
+      const twice = await run(['revoke', org.orgId, invitation.id]);
+      expect(twice.code).toBe(1);
+      expect(twice.stderr).toContain('INVITATION_NOT_PENDING');
+    },
+  );
+});
+
 describe('member-roles check', () => {
   onPGlitePass(
     'an access evaluation: exit 0 when allowed, 3 when denied with its code and reason',
