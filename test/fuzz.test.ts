@@ -278,7 +278,14 @@ async function refresh() {
       must(PLATFORM_KEY, 'GET', `${orgPath()}/members/${enc(u)}/api-keys?limit=100`),
     ),
   );
-  world.userIds = [...ours.slice(0, 20), ...world.foreign.userIds, 'auth0|nobody-here'];
+  // A user who is nobody's member yet, new for every operation (acceptInvitation and addMember
+  // can then succeed however many members the fuzzing made before).
+  world.userIds = [
+    ...ours.slice(0, 20),
+    ...world.foreign.userIds,
+    'auth0|nobody-here',
+    fresh('usr_newcomer-'),
+  ];
   world.roleIds = (roles.data as { id: string }[]).map((r) => r.id);
   world.invitationIds = (invitations.data as { id: string }[]).map((i) => i.id).slice(-20);
   world.teamIds = [...(teams.data as { id: string }[]).map((t) => t.id), ...world.foreign.teamIds];
