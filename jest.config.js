@@ -23,5 +23,7 @@ export default {
       },
     ],
   },
-  testTimeout: 30000,
+  // Hooks too: a service on a fresh embedded database migrates before its first test, which takes
+  // seconds on a loaded 2-core machine.
+  testTimeout: 60000,
 };
