@@ -26,4 +26,8 @@ export default {
   // Hooks too: a service on a fresh embedded database migrates before its first test, which takes
   // seconds on a loaded 2-core machine.
   testTimeout: 60000,
+  // Two test files at a time on this 2-core machine: most of a file's time is spent waiting on
+  // its service, its database and the processes it starts, not computing (Jest's default, cores
+  // minus one, ran the files one after another).
+  maxWorkers: 2,
 };
