@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { KyselyPlugin } from 'kysely';
+import pino from 'pino';
 import { readConfig } from '../server/config.js';
+import { UsageRecorder } from '../server/infra/usage.js';
 import { startService } from '../server/service.js';
 import { PLATFORM_KEY, onPostgres, startTestService, type TestContext } from './support/context.js';
 import { addActor, createOrg, type TestActor, type TestOrg } from './support/scenario.js';
@@ -136,4 +139,40 @@ describe('rate limits per API key (RATE_LIMIT_PER_MINUTE)', () => {
       }
     },
   );
+});
+
+describe('counting while the counts are being written', () => {
+  test('a request made while this process writes its counts still counts: the remaining allowance never goes back up', async () => {
+    // The database answers the count write only when the test lets it.
+    let release!: () => void;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    let holding = false;
+    const held: KyselyPlugin = {
+      transformQuery: ({ node }) => node,
+      transformResult: async ({ result }) => {
+        if (holding) await answered;
+        return result;
+      },
+    };
+    const usage = new UsageRecorder({
+      db: ctx.service.database.db.withPlugin(held),
+      logger: pino({ level: 'silent' }),
+      perMinute: 5,
+      shared: true,
+      now: () => 90 * 60_000 + 1_000,
+    });
+    const caller = { kind: 'key' as const, secretHash: `held-${Date.now()}` };
+    expect(usage.take(caller).remaining).toBe(4);
+    usage.settled(caller, 200);
+    holding = true;
+    const flushing = usage.flush();
+    // The first request is on its way to the database; the second is counted with it.
+    expect(usage.take(caller).remaining).toBe(3);
+    release();
+    await flushing;
+    holding = false;
+    expect(usage.take(caller).remaining).toBe(2);
+    await usage.flush();
+    expect(usage.take(caller).remaining).toBe(1);
+  });
 });

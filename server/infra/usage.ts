@@ -39,6 +39,8 @@ interface Window {
   minute: number;
   /** Requests counted here and not yet written. */
   unsent: number;
+  /** Requests counted here and being written now (counted until the database's total includes them). */
+  sending: number;
   /** The count all processes had written for this window when this process last wrote. */
   shared: number;
   /** Whether the credential was found valid (only those are written to the database). */
@@ -83,11 +85,11 @@ export class UsageRecorder {
     if (!window || window.minute !== minute) {
       const known = window?.known ?? bucket === 'platform';
       if (!window && !known && ++this.unknown > MAX_UNKNOWN) this.forgetUnknown();
-      window = { minute, unsent: 0, shared: 0, known };
+      window = { minute, unsent: 0, sending: 0, shared: 0, known };
       this.windows.set(bucket, window);
     }
     window.unsent += 1;
-    const count = window.shared + window.unsent;
+    const count = window.shared + window.sending + window.unsent;
     return {
       limit,
       remaining: Math.max(0, limit - count),
@@ -144,7 +146,16 @@ export class UsageRecorder {
     const sending =
       this.options.shared && this.limiting ? [...this.windows].filter(([, w]) => w.known) : [];
     const counts = sending.map(([bucket, w]) => ({ bucket, minute: w.minute, add: w.unsent }));
-    for (const [, w] of sending) w.unsent = 0;
+    for (const [, w] of sending) {
+      w.sending += w.unsent;
+      w.unsent = 0;
+    }
+    // Until the database answers, what is being written still counts here.
+    const sent = (bucket: string, minute: number, add: number) => {
+      const window = this.windows.get(bucket);
+      if (window && window.minute === minute) window.sending -= add;
+      return window && window.minute === minute ? window : undefined;
+    };
     try {
       if (used.length > 0) {
         await recordKeysUsed(
@@ -158,16 +169,18 @@ export class UsageRecorder {
           await sweepWindows(this.options.db);
         }
         const totals = await addToWindows(this.options.db, counts);
-        for (const { bucket, minute: m, count } of totals) {
-          const window = this.windows.get(bucket);
-          if (window && window.minute === m) window.shared = count;
+        const total = new Map(totals.map((t) => [`${t.bucket} ${t.minute}`, t.count]));
+        for (const { bucket, minute: m, add } of counts) {
+          const window = sent(bucket, m, add);
+          const count = total.get(`${bucket} ${m}`);
+          if (window && count !== undefined) window.shared = count;
         }
       }
     } catch (error) {
       // Not lost: counted again next time (and a last use is only a hint).
       for (const { bucket, minute: m, add } of counts) {
-        const window = this.windows.get(bucket);
-        if (window && window.minute === m) window.unsent += add;
+        const window = sent(bucket, m, add);
+        if (window) window.unsent += add;
       }
       this.options.logger.warn({ err: error }, 'could not write rate-limit counts and key uses');
     }
