@@ -36,7 +36,8 @@ import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
 import type { Invitation, InvitationCreated, Member, Page, TeamRole } from './model.js';
 import { OWNER_ROLE_ID } from './permissions.js';
-import { toInvitation, toMember } from './representations.js';
+import { joining } from './members.service.js';
+import { toInvitation } from './representations.js';
 import { requireSeat } from './seats.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -400,17 +401,8 @@ export async function acceptInvitation(
         throw new AppError('MEMBER_EXISTS', 'This user is already a member of the organization.');
       }
       await requireSeat(trx, org, now, 0); // the invitation holds its seat already
-      await insertMember(trx, {
-        org_id: orgId,
-        user_id: input.userId,
-        email: input.email,
-        name: input.name ?? null,
-        image_url: input.imageUrl ?? null,
-        role_id: role.id,
-        status: 'active',
-        joined_at: now,
-        updated_at: now,
-      });
+      const joined = joining(orgId, input, role, now);
+      await insertMember(trx, joined.row);
       const events: AuditChange[] = [
         {
           action: 'invitation.accepted',
@@ -419,12 +411,7 @@ export async function acceptInvitation(
           before: { status: 'pending' },
           after: { status: 'accepted' },
         },
-        {
-          action: 'member.added',
-          targetUserId: input.userId,
-          before: null,
-          after: { roleId: role.id, status: 'active', email: input.email },
-        },
+        joined.event,
       ];
       const row = { org_id: orgId, user_id: input.userId };
       for (const team of record.teams) {
@@ -459,20 +446,7 @@ export async function acceptInvitation(
           { ...record, ...changes, updated_at: now, version: record.version + 1 },
           now,
         ),
-        member: toMember({
-          ...row,
-          email: input.email,
-          name: input.name ?? null,
-          image_url: input.imageUrl ?? null,
-          role_id: role.id,
-          role_name: role.name,
-          role_permissions: role.permissions,
-          status: 'active',
-          teams: record.teams,
-          joined_at: now,
-          updated_at: now,
-          version: 1,
-        }),
+        member: joined.member(record.teams),
       };
     },
     acceptanceFacts(deps.db, orgId, tokenHash, input.userId),

@@ -213,40 +213,56 @@ export function addMemberStep(orgId: string, input: NewMember): Step<Member> {
       throw new AppError('MEMBER_EXISTS', 'This user is already a member of the organization.');
     }
     await requireSeat(trx, org, now, 1);
-    await insertMember(trx, {
-      org_id: orgId,
-      user_id: input.userId,
-      email: input.email,
-      name: input.name ?? null,
-      image_url: input.imageUrl ?? null,
-      role_id: role.id,
-      status: 'active',
-      joined_at: now,
-      updated_at: now,
-    });
+    const joined = joining(orgId, input, role, now);
+    await insertMember(trx, joined.row);
     await touchRoles(trx, orgId, [role.id], now); // its memberCount changed
-    audit({
-      action: 'member.added',
-      targetUserId: input.userId,
-      before: null,
-      after: { roleId: role.id, status: 'active', email: input.email },
-    });
-    return toMember({
-      org_id: orgId,
-      user_id: input.userId,
-      email: input.email,
-      name: input.name ?? null,
-      image_url: input.imageUrl ?? null,
-      role_id: role.id,
+    audit(joined.event);
+    return joined.member([]);
+  });
+}
+
+/**
+ * A person joining as an active member with `role`: the membership row to write, its
+ * `member.added` event, and the member as answered (with its teams). addMember and
+ * acceptInvitation both admit members through it.
+ */
+export function joining(
+  orgId: string,
+  user: {
+    userId: string;
+    email: string;
+    name?: string | null | undefined;
+    imageUrl?: string | null | undefined;
+  },
+  role: { id: string; name: string; permissions: MemberRecord['role_permissions'] },
+  now: Date,
+) {
+  const row = {
+    org_id: orgId,
+    user_id: user.userId,
+    email: user.email,
+    name: user.name ?? null,
+    image_url: user.imageUrl ?? null,
+    role_id: role.id,
+    status: 'active' as const,
+    joined_at: now,
+    updated_at: now,
+  };
+  const event: AuditChange = {
+    action: 'member.added',
+    targetUserId: user.userId,
+    before: null,
+    after: { roleId: role.id, status: 'active', email: user.email },
+  };
+  const member = (teams: MemberRecord['teams']) =>
+    toMember({
+      ...row,
       role_name: role.name,
       role_permissions: role.permissions,
-      status: 'active',
-      teams: [],
-      joined_at: now,
-      updated_at: now,
+      teams,
       version: 1,
     });
-  });
+  return { row, event, member };
 }
 
 export interface MemberChange {
