@@ -1,16 +1,21 @@
-import { createRequire } from 'node:module';
+import type { NextFunction, RequestHandler, Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import { routes } from '../../generated/routes.js';
+import { AppError } from '../errors.js';
 import { presented } from './credentials.js';
+import { useIndexedRouteLookup, type OpenApiMetadata } from './route-lookup.js';
 import type { ServiceRequest } from './service-request.js';
 
 /**
  * Stage `validator`: requests (and, outside production, responses) are checked against the
- * contract before any handler runs. The security schemes need a presented credential; whether
- * it is valid is answered with the request's own statement (an unknown key is 401 there).
+ * contract before any handler runs: the validator finds the operation (through the indexed route
+ * lookup), `credentialPresented` refuses an operation the contract secures without a credential
+ * (whether the credential is valid, the request's own statement answers: an unknown key is 401
+ * there), then the validator checks parameters and body.
  */
-export function contractValidator(document: object, validateResponses: boolean) {
-  cacheRouteMatchers();
-  return OpenApiValidator.middleware({
+export function contractValidator(document: object, validateResponses: boolean): RequestHandler[] {
+  useIndexedRouteLookup();
+  const stages = OpenApiValidator.middleware({
     apiSpec: structuredClone(document) as never,
     validateApiSpec: false,
     // Full format checks: an impossible date (2026-02-30) or email (a..b@x) is refused, not stored.
@@ -22,48 +27,36 @@ export function contractValidator(document: object, validateResponses: boolean) 
       removeAdditional: false,
     },
     validateResponses: validateResponses ? { allErrors: true, removeAdditional: false } : false,
-    validateSecurity: {
-      handlers: {
-        bearerAuth: (req) => presented(req as ServiceRequest),
-        apiKeyHeader: (req) => presented(req as ServiceRequest),
-      },
-    },
+    // Checked by `credentialPresented` from the route table: the validator's own check tries each
+    // scheme of the operation in turn and builds an Error (stack and all) for each one not used.
+    validateSecurity: false,
+    // No operation of the contract takes multipart bodies.
+    fileUploader: false,
     ignoreUndocumented: false,
-  });
+  }) as RequestHandler[];
+  // The validator's middlewares, in order: path parameters, metadata (the operation), [security,
+  // off here], request validation, response validation. The credential check goes right after
+  // the operation is known, before the input is looked at, where the validator's own would run.
+  const metadata = stages.findIndex((stage) => stage.name === 'metadataMiddleware');
+  if (metadata < 0) throw new Error('express-openapi-validator has no metadata middleware');
+  return [...stages.slice(0, metadata + 1), credentialPresented, ...stages.slice(metadata + 1)];
 }
 
-type PathToRegexp = (path: string, options?: object) => unknown;
+const secured = new Set<string>(
+  routes.filter((route) => route.auth === 'required').map((route) => route.operationId),
+);
 
-/**
- * express-openapi-validator 5.6 compiles the matcher of every route of the contract on every
- * request to find the request's operation (upstream pull request #1217 caches them; not released).
- * A matcher depends only on its path and options, so the `path-to-regexp` module it calls keeps
- * each one it made. In a profile of getMember under load this was 4% of the process's time.
- */
-function cacheRouteMatchers() {
-  const validatorRequire = createRequire(
-    createRequire(import.meta.url).resolve('express-openapi-validator'),
-  );
-  const module = validatorRequire('path-to-regexp') as {
-    pathToRegexp: PathToRegexp & { cached?: true };
-  };
-  if (module.pathToRegexp.cached) return;
-  const compile = module.pathToRegexp;
-  const matchers = new Map<string, unknown>();
-  const cached: PathToRegexp & { cached?: true } = (path, options) => {
-    // The validator's only call passes { sensitive, strict }: a key from those two is enough.
-    const { sensitive, strict, ...other } = (options ?? {}) as Record<string, unknown>;
-    const key =
-      Object.keys(other).length === 0
-        ? `${String(path)}\u0000${sensitive === true}${strict === true}`
-        : `${String(path)}\u0000${JSON.stringify(options)}`;
-    let matcher = matchers.get(key);
-    if (matcher === undefined) {
-      matcher = compile(path, options);
-      if (typeof path === 'string' && matchers.size < 10_000) matchers.set(key, matcher);
-    }
-    return matcher;
-  };
-  cached.cached = true;
-  module.pathToRegexp = cached;
+/** An operation the contract secures needs a credential (Authorization or X-API-Key). */
+function credentialPresented(req: ServiceRequest, _res: Response, next: NextFunction) {
+  const operationId = (req as ServiceRequest & { openapi?: OpenApiMetadata }).openapi?.schema
+    .operationId as string | undefined;
+  if (operationId !== undefined && secured.has(operationId) && !presented(req)) {
+    return next(
+      new AppError(
+        'UNAUTHENTICATED',
+        'Send a valid API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.',
+      ),
+    );
+  }
+  next();
 }

@@ -95,6 +95,10 @@ function presentedSecret(req: ServiceRequest): string | undefined {
   return bearer ?? apiKey;
 }
 
-/** For the contract's security schemes: a credential was presented (whether it is valid, later). */
+/**
+ * For the contract's security schemes: a credential was presented (whether it is valid, later).
+ * An empty `Authorization`, one of another scheme (`Basic …`) or two different secrets present
+ * none: such a request is 401 before its input is looked at, like one with no header at all.
+ */
 export const presented = (req: ServiceRequest) =>
-  req.credential !== undefined && req.credential.kind !== 'anonymous';
+  req.credential !== undefined && req.credential.kind !== 'anonymous' && req.secret !== '';
