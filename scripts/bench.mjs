@@ -17,8 +17,9 @@
 // - The baseline (scripts/bench/baseline-server.mjs) runs in a process of its own too: Express,
 //   one select by primary key of a member-like row in its own table, pool of 10 (on PGlite its
 //   own PGlite instance). Besides its own row, it is measured again (for PAIRED_SECONDS) just
-//   before each case of the service, and the case's ratio divides by that: load that other work
-//   puts on a shared machine changes over a run, and weighs alike on both sides of a pair. Bare
+//   before and just after each case of the service, and the case's ratio divides by their mean:
+//   load that other work puts on a shared machine changes over a run, and weighs alike on both
+//   sides of a pair. Bare
 //   Express with a static body is printed for context.
 // - Data: two organizations created through the API, then seeded in bulk with SQL while the
 //   service is stopped (scripts/bench/seed.mjs): a small one (1,000 members, 20 teams) for the
@@ -189,23 +190,23 @@ async function probe(cases, servers) {
 }
 
 /**
- * One row of the table. A case of the service is preceded by a short run of the baseline, its
- * pair: the case's ratio is over that run's req/s.
+ * One row of the table. A case of the service is measured between two short runs of the
+ * baseline, its pair: the case's ratio is over their mean req/s (what other work on the machine
+ * does to both sides drifts during a case; the runs before and after bracket it).
  */
 async function measureCase(kase, cases, servers, database) {
   log(`  ${kase.title}…`);
-  const paired =
-    kase.server === 'service'
-      ? await measure(
-          cases.find((candidate) => candidate.isBaseline),
-          {
-            ...settings,
-            server: servers.baseline,
-            counter: notCounted,
-            seconds: Math.min(PAIRED_SECONDS, settings.seconds),
-          },
-        )
-      : undefined;
+  const pairedRun = () =>
+    measure(
+      cases.find((candidate) => candidate.isBaseline),
+      {
+        ...settings,
+        server: servers.baseline,
+        counter: notCounted,
+        seconds: Math.min(PAIRED_SECONDS, settings.seconds),
+      },
+    );
+  const paired = kase.server === 'service' ? [await pairedRun()] : [];
   const server = servers[kase.server];
   const measured = await measure(kase, {
     ...settings,
@@ -214,13 +215,16 @@ async function measureCase(kase, cases, servers, database) {
     server,
     counter: database.statementCounter(server),
   });
+  if (kase.server === 'service') paired.push(await pairedRun());
+  const pairFailure = paired.find((run) => run.failure)?.failure;
   return {
     ...measured,
     targets: kase.targets,
     perRequest: kase.perRequest,
     compareWith: kase.compareWith,
-    pairedBaselineRps: paired?.rps,
-    failure: measured.failure ?? (paired?.failure ? `its baseline: ${paired.failure}` : null),
+    pairedBaselineRps:
+      paired.length > 0 ? paired.reduce((sum, run) => sum + run.rps, 0) / paired.length : undefined,
+    failure: measured.failure ?? (pairFailure ? `its baseline: ${pairFailure}` : null),
   };
 }
 
@@ -414,7 +418,7 @@ async function benchOn(kind) {
       notes: [
         `about ${settings.seconds} s per case after ${settings.warmup} s of warm-up, ` +
           `${settings.connections} connections (a ${Math.min(PAIRED_SECONDS, settings.seconds)} s ` +
-          'baseline run before each case of the service); ' +
+          'baseline run before and after each case of the service); ' +
           `Node ${process.version}, ${cpus().length} CPUs, load generator on the same machine`,
         `machine load (1-minute average) ${loadBefore.toFixed(1)} at the start, ` +
           `${loadavg()[0].toFixed(1)} at the end: other work on it weighs on every figure`,

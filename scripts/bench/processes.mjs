@@ -1,5 +1,6 @@
 // The bench's child processes: the service (dist/server/main.js, unchanged) and the baseline.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,9 +82,18 @@ function stopChild(child) {
   });
 }
 
+/** The node options `npm start` gives the service (`node OPTIONS dist/server/main.js`). */
+function startOptions() {
+  const { scripts } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const options = /\bnode((?: --?[\w-]+(?:=\S+)?)*) dist\/server\/main\.js/.exec(scripts.start);
+  if (!options) throw new Error('package.json: "start" does not run node … dist/server/main.js');
+  return options[1].split(' ').filter(Boolean);
+}
+
 /**
- * The service as it runs in production: NODE_ENV=production, logging at info, rate limiting on
- * with a limit this bench cannot reach in a minute, so the per-request accounting is measured.
+ * The service as it runs in production: `npm start`'s node options, NODE_ENV=production, logging
+ * at info, rate limiting on with a limit this bench cannot reach in a minute, so the per-request
+ * accounting is measured.
  */
 export function startService({ databaseUrl, platformKey, countPgliteStatements, env = {} }) {
   return startChild(
@@ -105,7 +115,10 @@ export function startService({ databaseUrl, platformKey, countPgliteStatements, 
       countPgliteStatements,
       // e.g. `--cpu-prof --cpu-prof-dir=/tmp/profiles`: a profile of the service under the load
       // (Node refuses --cpu-prof in NODE_OPTIONS).
-      nodeArgs: (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      nodeArgs: [
+        ...startOptions(),
+        ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+      ],
     },
   );
 }

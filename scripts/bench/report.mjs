@@ -45,7 +45,7 @@ export function printTable({ heading, notes, rows }) {
   const paired = rows.map((row) => row.pairedBaselineRps).filter((rps) => rps !== undefined);
   if (paired.length) {
     console.log(
-      "  × base: each service case over the baseline's req/s measured just before it (from " +
+      "  × base: each service case over the baseline's req/s measured just before and just after it, averaged (from " +
         `${integer(Math.min(...paired))} to ${integer(Math.max(...paired))} during this run)`,
     );
   }

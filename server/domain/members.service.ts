@@ -4,7 +4,9 @@ import {
   insertMember,
   currentMemberFact,
   memberFact,
+  membersPage,
   membersPageFact,
+  type MembersPage,
   updateMember,
   updateMemberWrite,
   type MemberFilter,
@@ -18,7 +20,7 @@ import {
   touchRolesWrite,
 } from '../storage/roles.repository.js';
 import { sql } from 'kysely';
-import { preparedRead } from '../storage/access.repository.js';
+import { preparedRead, type Question } from '../storage/access.repository.js';
 import { touchTeams } from '../storage/teams.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
 import {
@@ -165,8 +167,27 @@ export async function listMembers(
         encodeCursor('members', orgId, [row.user_id]),
       );
     },
-    { rows: membersPageFact(deps.db, orgId, query, query.limit + 1, after) },
+    askMembersPage(membersPage(query, query.limit + 1, after)),
   );
+}
+
+/** A page of members, compiled once per combination of the filters given. */
+const pagesByFilters = new Map<string, (page: MembersPage) => Question<{ rows: MemberRecord[] }>>();
+
+function askMembersPage(page: MembersPage) {
+  const given = Object.keys(page).sort() as (keyof MembersPage)[];
+  const filters = given.join(',');
+  let ask = pagesByFilters.get(filters);
+  if (ask === undefined) {
+    // The statement is built once with a stand-in for every value: only the filters given.
+    const shaped = (values: MembersPage) =>
+      Object.fromEntries(given.map((name) => [name, values[name]])) as MembersPage;
+    ask = preparedRead((ex, orgId, p: MembersPage) => ({
+      rows: membersPageFact(ex, orgId, shaped(p)),
+    }));
+    pagesByFilters.set(filters, ask);
+  }
+  return ask(page);
 }
 
 export interface NewMember {

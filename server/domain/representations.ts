@@ -25,7 +25,24 @@ import type {
   WebhookEventFilter,
 } from './model.js';
 
-const iso = (value: Date | string) => new Date(value).toISOString();
+/**
+ * PostgreSQL's JSON spelling of a UTC timestamp (`2026-11-30T16:03:54.123456+00:00`), as row_to_json
+ * writes one in a session whose time zone is UTC.
+ */
+const POSTGRES_UTC = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?\+00:00$/;
+
+/**
+ * A timestamp as the contract writes it (ISO 8601, milliseconds, `Z`). PostgreSQL's UTC spelling
+ * is rewritten as text (a list of fifty members has a hundred of them); anything else goes
+ * through Date, which truncates to milliseconds just as the rewrite does.
+ */
+export function iso(value: Date | string): string {
+  if (typeof value === 'string') {
+    const utc = POSTGRES_UTC.exec(value);
+    if (utc) return `${utc[1]}.${`${utc[2] ?? ''}000`.slice(0, 3)}Z`;
+  }
+  return new Date(value).toISOString();
+}
 
 /** Seats in use: members, and pending invitations whose time has not passed. */
 export interface SeatCounts {

@@ -72,30 +72,44 @@ export async function findOwner(ex: Executor, orgId: string): Promise<MemberReco
   return membersWithRoles(ex, orgId).where('m.role_id', '=', 'owner').executeTakeFirst();
 }
 
+/**
+ * The values a page of members is asked with, each used unchanged as a query parameter (so the
+ * statement can be compiled once per combination of filters, see `preparedRead`): the filters
+ * given, the LIKE pattern made from `q`, the keyset position and the number of rows.
+ */
+export type MembersPage = {
+  limit: string;
+  roleId?: string;
+  status?: string;
+  teamId?: string;
+  pattern?: string;
+  afterUserId?: string;
+};
+
+export function membersPage(filter: MemberFilter, limit: number, afterUserId?: string) {
+  const page: MembersPage = { limit: String(limit) };
+  if (filter.roleId !== undefined) page.roleId = filter.roleId;
+  if (filter.status !== undefined) page.status = filter.status;
+  if (filter.teamId !== undefined) page.teamId = filter.teamId;
+  if (filter.q !== undefined) page.pattern = likePattern(filter.q);
+  if (afterUserId !== undefined) page.afterUserId = afterUserId;
+  return page;
+}
+
 /** A page of members, as a fact asked together with the actor (see access.repository). */
-export function membersPageFact(
-  ex: Executor,
-  orgId: string,
-  filter: MemberFilter,
-  limit: number,
-  afterUserId?: string,
-) {
-  return jsonArrayFrom(membersQuery(ex, orgId, filter, limit, afterUserId)) as Fact<MemberRecord[]>;
+export function membersPageFact(ex: Executor, orgId: string, page: MembersPage) {
+  return jsonArrayFrom(membersQuery(ex, orgId, page)) as Fact<MemberRecord[]>;
 }
 
 /** Members ordered by user id (bytewise), after the keyset position given. */
-function membersQuery(
-  ex: Executor,
-  orgId: string,
-  filter: MemberFilter,
-  limit: number,
-  afterUserId?: string,
-) {
+function membersQuery(ex: Executor, orgId: string, page: MembersPage) {
   let query = membersWithRoles(ex, orgId);
-  if (filter.roleId) query = query.where('m.role_id', '=', filter.roleId);
-  if (filter.status) query = query.where('m.status', '=', filter.status);
-  if (filter.teamId) {
-    const teamId = filter.teamId;
+  if (page.roleId !== undefined) query = query.where('m.role_id', '=', page.roleId);
+  if (page.status !== undefined) {
+    query = query.where('m.status', '=', page.status as MemberRecord['status']);
+  }
+  if (page.teamId !== undefined) {
+    const teamId = page.teamId;
     query = query.where((eb) =>
       eb.exists(
         eb
@@ -107,8 +121,8 @@ function membersQuery(
       ),
     );
   }
-  if (filter.q) {
-    const pattern = likePattern(filter.q);
+  if (page.pattern !== undefined) {
+    const pattern = page.pattern;
     query = query.where((eb) =>
       eb.or([
         eb('m.user_id', 'ilike', pattern),
@@ -117,10 +131,10 @@ function membersQuery(
       ]),
     );
   }
-  if (afterUserId !== undefined) {
-    query = query.where(sql<boolean>`m.user_id collate "C" > ${afterUserId} collate "C"`);
+  if (page.afterUserId !== undefined) {
+    query = query.where(sql<boolean>`m.user_id collate "C" > ${page.afterUserId} collate "C"`);
   }
-  return query.orderBy(sql`m.user_id collate "C"`).limit(limit);
+  return query.orderBy(sql`m.user_id collate "C"`).limit(sql<number>`${page.limit}::bigint`);
 }
 
 export async function insertMember(ex: Executor, row: Insertable<MembershipsTable>) {

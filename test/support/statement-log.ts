@@ -3,7 +3,8 @@ import { pino, type Logger } from 'pino';
 
 /**
  * A logger that keeps the service's request log lines, and the statements (database round trips)
- * each request took, read from its line: every request's log line says how many it cost.
+ * each request took, read from its line: at `debug`, every request's log line says how many it
+ * cost.
  */
 export function statementLog(): {
   logger: Logger;
@@ -19,7 +20,7 @@ export function statementLog(): {
     },
   });
   return {
-    logger: pino({ level: 'info' }, sink),
+    logger: pino({ level: 'debug' }, sink),
     statementsOf: async (requestId) => {
       for (let i = 0; i < 50; i += 1) {
         const line = lines.find((l) => l.requestId === requestId);
