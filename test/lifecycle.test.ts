@@ -9,7 +9,7 @@ import {
   spawnService,
   type ServiceProcess,
 } from './support/service-process.js';
-import { seedOrg } from './support/writers.js';
+import { halfSentRoleChange, seedOrg } from './support/writers.js';
 
 // The service's start and stop, as a process of its own (`node server/main.js`).
 let compiled: { main: string; remove(): void };
@@ -75,39 +75,8 @@ describe('shutdown', () => {
       const org = await seedOrg(service.url, 16);
       // One request is surely in flight when the signal comes: its body is still on its way (it is
       // sent while the service is idle, so that the service has surely read its headers).
-      const body = JSON.stringify({ roleId: 'viewer' });
       const slowAgent = new Agent({ keepAlive: true });
-      let finishBody!: () => void;
-      const slow = new Promise<Outcome>((resolve) => {
-        const req = request(
-          `${service!.url}/v1/organizations/${org.orgId}/members/${org.userIds[0]}/role`,
-          {
-            agent: slowAgent,
-            method: 'PUT',
-            headers: {
-              Authorization: `Bearer ${org.ownerKey}`,
-              'content-type': 'application/json',
-              'content-length': String(Buffer.byteLength(body)),
-            },
-          },
-          (res) => {
-            res.resume();
-            res.on('end', () =>
-              resolve({
-                kind: 'answered',
-                at: Date.now(),
-                status: res.statusCode!,
-                connection: res.headers.connection,
-              }),
-            );
-          },
-        );
-        req.on('error', (error) =>
-          resolve({ kind: 'failed', at: Date.now(), error: String(error), reused: false }),
-        );
-        req.write(body.slice(0, 5));
-        finishBody = () => req.end(body.slice(5));
-      });
+      const slow = halfSentRoleChange(service.url, org, slowAgent);
       await sleep(500);
       const agent = new Agent({ keepAlive: true, maxSockets: 16 });
       const outcomes: Outcome[] = [];
@@ -139,10 +108,10 @@ describe('shutdown', () => {
       const signalled = Date.now();
       service.child.kill('SIGTERM');
       await sleep(300);
-      finishBody();
+      slow.finish();
       const exit = await service.exited;
       await Promise.all(loops);
-      const inFlight = await slow;
+      const inFlight = await slow.outcome;
       agent.destroy();
       slowAgent.destroy();
 

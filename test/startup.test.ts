@@ -3,7 +3,7 @@
 // Each test runs the real service as a process of its own (`node server/main.js`).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import {
   spawnService,
   type ServiceProcess,
 } from './support/service-process.js';
-import { seedOrg } from './support/writers.js';
+import { halfSentRoleChange, seedOrg } from './support/writers.js';
 
 let compiled: { main: string; remove(): void };
 let scratchDir: string;
@@ -226,44 +226,18 @@ describe('WEB_CONCURRENCY=N on PostgreSQL', () => {
         expect([...answeredBy].sort()).toEqual([pids![1], pids![2]].sort());
 
         // A request in flight when the signal comes: its body is still on its way.
-        const body = JSON.stringify({ roleId: 'viewer' });
         const agent = new Agent({ keepAlive: true });
-        let finishBody!: () => void;
-        const slow = new Promise<{ status: number; connection: string | undefined }>(
-          (resolve, reject) => {
-            const req = request(
-              `${service!.url}/v1/organizations/${org.orgId}/members/${org.userIds[0]}/role`,
-              {
-                agent,
-                method: 'PUT',
-                headers: {
-                  Authorization: `Bearer ${org.ownerKey}`,
-                  'content-type': 'application/json',
-                  'content-length': String(Buffer.byteLength(body)),
-                },
-              },
-              (res) => {
-                res.resume();
-                res.on('end', () =>
-                  resolve({ status: res.statusCode!, connection: res.headers.connection }),
-                );
-              },
-            );
-            req.on('error', reject);
-            req.write(body.slice(0, 5));
-            finishBody = () => req.end(body.slice(5));
-          },
-        );
+        const slow = halfSentRoleChange(service.url, org, agent);
         await sleep(500);
         const signalled = Date.now();
         service.child.kill('SIGTERM');
         await sleep(300);
-        finishBody();
-        const answer = await slow;
+        slow.finish();
+        const answer = await slow.outcome;
         const exit = await service.exited;
         agent.destroy();
 
-        expect(answer).toEqual({ status: 200, connection: 'close' });
+        expect(answer).toMatchObject({ kind: 'answered', status: 200, connection: 'close' });
         expect(exit.code).toBe(0);
         expect(exit.at - signalled).toBeLessThan(10_000);
         const stopped = service.logs().filter((line) => line.msg === 'stopped');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { request, type Agent } from 'node:http';
 import { createMemberRolesClient } from '../../client/index.js';
 import { TEST_PLATFORM_KEY } from './service-process.js';
 
@@ -125,4 +126,48 @@ export async function runWriters(
     }),
   );
   return { acknowledged, answers, unreachable, unfinished };
+}
+
+/** What became of a half-sent request: its answer, or the error that ended it. */
+export type HalfSentOutcome =
+  | { kind: 'answered'; at: number; status: number; connection: string | undefined }
+  | { kind: 'failed'; at: number; error: string };
+
+/**
+ * A role change (the first member to viewer) whose body is sent only in part: once the service
+ * has read its headers it is in flight, until `finish()` sends the rest. For shutdown tests: the
+ * signal comes while it is on its way.
+ */
+export function halfSentRoleChange(url: string, org: SeededOrg, agent: Agent) {
+  const body = JSON.stringify({ roleId: 'viewer' });
+  let finish!: () => void;
+  const outcome = new Promise<HalfSentOutcome>((resolve) => {
+    const req = request(
+      `${url}/v1/organizations/${org.orgId}/members/${org.userIds[0]}/role`,
+      {
+        agent,
+        method: 'PUT',
+        headers: {
+          Authorization: `Bearer ${org.ownerKey}`,
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(body)),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          resolve({
+            kind: 'answered',
+            at: Date.now(),
+            status: res.statusCode!,
+            connection: res.headers.connection,
+          }),
+        );
+      },
+    );
+    req.on('error', (error) => resolve({ kind: 'failed', at: Date.now(), error: String(error) }));
+    req.write(body.slice(0, 5));
+    finish = () => req.end(body.slice(5));
+  });
+  return { outcome, finish };
 }
