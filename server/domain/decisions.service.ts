@@ -379,6 +379,17 @@ function listOf(kind: string, request: Paged): string {
   return `search-${kind}:${digest}`;
 }
 
+/** Where a search starts: the size of its page, the list it walks, the position after, the caller. */
+function searchStart(kind: string, request: Paged, ctx: RequestContext) {
+  const list = listOf(kind, request);
+  return {
+    limit: request.page?.limit ?? DEFAULT_PAGE,
+    list,
+    after: pageAfter(list, request),
+    caller: callerOf(ctx),
+  };
+}
+
 function pageAfter(list: string, request: Paged): string | null {
   const token = request.page?.token;
   if (token === undefined) return null;
@@ -418,10 +429,7 @@ export async function searchSubjects(
     at: '/resource',
   };
   checkQuestion(question);
-  const limit = request.page?.limit ?? DEFAULT_PAGE;
-  const list = listOf('subject', request);
-  const after = pageAfter(list, request);
-  const caller = callerOf(ctx);
+  const { limit, list, after, caller } = searchStart('subject', request, ctx);
   const facts = await readDecisionFacts(deps.db, caller, [rowOf(question)]);
   const asker = askerOf(caller, facts.caller);
   const f = facts.questions[0]!;
@@ -460,10 +468,7 @@ export async function searchResources(
   ctx: RequestContext,
   request: AccessResourceSearch,
 ): Promise<AccessResourceSearchResult> {
-  const limit = request.page?.limit ?? DEFAULT_PAGE;
-  const list = listOf('resource', request);
-  const after = pageAfter(list, request);
-  const caller = callerOf(ctx);
+  const { limit, list, after, caller } = searchStart('resource', request, ctx);
   const type = request.resource.type;
   const found = await resourcesHeld(deps.db, caller, {
     subject: request.subject.id,
@@ -494,10 +499,7 @@ export async function searchActions(
     at: '/resource',
   };
   checkQuestion(question);
-  const limit = request.page?.limit ?? DEFAULT_PAGE;
-  const list = listOf('action', request);
-  const after = pageAfter(list, request);
-  const caller = callerOf(ctx);
+  const { limit, list, after, caller } = searchStart('action', request, ctx);
   const facts = await readDecisionFacts(deps.db, caller, [rowOf(question)], true);
   const asker = askerOf(caller, facts.caller);
   const f = facts.questions[0]!;
