@@ -713,9 +713,11 @@ export interface paths {
      *
      *     **Rules:**
      *     - Built-in roles cannot be deleted (`409 BUILT_IN_ROLE`).
-     *     - A role that members still hold cannot be deleted (`409 ROLE_IN_USE`) unless `reassignTo`
-     *       names the role to move them to. The privilege ceiling applies to that role too: you must
-     *       hold all of its permissions. The members move in the same transaction as the deletion.
+     *     - A role that members still hold, or that pending invitations offer, cannot be deleted
+     *       (`409 ROLE_IN_USE`) unless `reassignTo` names the role to move them to. The privilege
+     *       ceiling applies to that role too: you must hold all of its permissions. The members move,
+     *       and the pending invitations offer that role instead (each gets a new version), in the same
+     *       transaction as the deletion.
      *     - Writes a `role.deleted` audit event (and records the moved members) in the same transaction.
      *
      *     **Concurrency:** send the `ETag` you read as `If-Match` to change only that version
@@ -3293,7 +3295,7 @@ export interface components {
      *     | 409 | `SLUG_TAKEN` | another organization already uses the slug |
      *     | 409 | `ROLE_NAME_TAKEN` | another role of the organization already has the name |
      *     | 409 | `BUILT_IN_ROLE` | built-in roles are read-only |
-     *     | 409 | `ROLE_IN_USE` | members still hold the role; delete it with `reassignTo` |
+     *     | 409 | `ROLE_IN_USE` | members still hold the role, or pending invitations offer it; delete it with `reassignTo` |
      *     | 409 | `TEAM_NAME_TAKEN` | another team of the organization already has the name |
      *     | 409 | `API_KEY_LIMIT_REACHED` | the member already has 20 API keys, the most one member can have |
      *     | 409 | `TEAM_LIMIT_REACHED` | the organization already has 1000 teams, the most it can have |
@@ -5756,8 +5758,8 @@ export interface components {
      *     - `ROLE_NAME_TAKEN`: another role of this organization already has this name.
      *     - `BUILT_IN_ROLE`: the built-in roles `owner`, `admin`, `member` and `viewer` are read-only;
      *       they cannot be changed or deleted.
-     *     - `ROLE_IN_USE`: members still hold the role. Delete it with `?reassignTo=` naming the role to
-     *       move them to.
+     *     - `ROLE_IN_USE`: members still hold the role, or pending invitations offer it. Delete it with
+     *       `?reassignTo=` naming the role to move them to.
      *     - `IDEMPOTENCY_KEY_IN_USE` (`createRole` only): a request with the same `Idempotency-Key` is
      *       still being processed.
      */
@@ -6016,9 +6018,10 @@ export interface components {
      */
     RoleId: components['schemas']['RoleId'];
     /**
-     * @description The role to move the members who still hold the deleted role to. Without it, deleting a role
-     *     that members hold fails with `409 ROLE_IN_USE`. The privilege ceiling applies: you must hold
-     *     every permission of this role.
+     * @description The role to move the members who still hold the deleted role to; pending invitations that offer
+     *     the deleted role offer this one instead. Without it, deleting a role that members hold or
+     *     pending invitations offer fails with `409 ROLE_IN_USE`. The privilege ceiling applies: you must
+     *     hold every permission of this role.
      * @example member
      */
     ReassignTo: components['schemas']['RoleId'];
@@ -7310,9 +7313,10 @@ export interface operations {
     parameters: {
       query?: {
         /**
-         * @description The role to move the members who still hold the deleted role to. Without it, deleting a role
-         *     that members hold fails with `409 ROLE_IN_USE`. The privilege ceiling applies: you must hold
-         *     every permission of this role.
+         * @description The role to move the members who still hold the deleted role to; pending invitations that offer
+         *     the deleted role offer this one instead. Without it, deleting a role that members hold or
+         *     pending invitations offer fails with `409 ROLE_IN_USE`. The privilege ceiling applies: you must
+         *     hold every permission of this role.
          * @example member
          */
         reassignTo?: components['parameters']['ReassignTo'];
@@ -7357,7 +7361,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The role was deleted (and its members moved to `reassignTo`). */
+      /** @description The role was deleted (and its members and pending invitations moved to `reassignTo`). */
       204: {
         headers: {
           'X-Request-Id': components['headers']['XRequestId'];

@@ -247,6 +247,64 @@ describe('deleteRole (rule 9)', () => {
     expect(error!.code).toBe('ROLE_IN_USE');
   });
 
+  test('a role pending invitations offer cannot be deleted (409 ROLE_IN_USE); a revoked invitation offers nothing', async () => {
+    const org = await createOrg(ctx);
+    const role = await createRole(org, 'Reader', ['org:read']);
+    const invited = await org.owner.client.POST('/v1/organizations/{orgId}/invitations', {
+      params: { path: { orgId: org.orgId } },
+      body: { email: 'reader@example.test', roleId: role.id },
+    });
+    const deleted = () =>
+      org.owner.client.DELETE(rolePath, {
+        params: { path: { orgId: org.orgId, roleId: role.id } },
+      });
+    const refused = await deleted();
+    expect(refused.response.status).toBe(409);
+    expect(refused.error).toMatchObject({
+      code: 'ROLE_IN_USE',
+      detail: '1 pending invitation(s) offer this role: pass ?reassignTo= to move them first.',
+    });
+    await org.owner.client.DELETE('/v1/organizations/{orgId}/invitations/{invitationId}', {
+      params: { path: { orgId: org.orgId, invitationId: invited.data!.id } },
+    });
+    expect((await deleted()).response.status).toBe(204);
+  });
+
+  test('reassigning on delete moves pending invitations too: they offer the new role, in a new version, and accepting one joins with it', async () => {
+    const org = await createOrg(ctx);
+    const role = await createRole(org, 'Reader', ['org:read']);
+    await addActor(ctx, org, role.id);
+    const invited = await org.owner.client.POST('/v1/organizations/{orgId}/invitations', {
+      params: { path: { orgId: org.orgId } },
+      body: { email: 'reader@example.test', roleId: role.id },
+    });
+    const refused = await org.owner.client.DELETE(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id } },
+    });
+    expect(refused.error!.detail).toBe(
+      '1 member(s) hold this role and 1 pending invitation(s) offer it: pass ?reassignTo= to move them first.',
+    );
+    const { response } = await org.owner.client.DELETE(rolePath, {
+      params: { path: { orgId: org.orgId, roleId: role.id }, query: { reassignTo: 'viewer' } },
+    });
+    expect(response.status).toBe(204);
+    const invitationId = invited.data!.id;
+    const { data: invitation } = await org.owner.client.GET(
+      '/v1/organizations/{orgId}/invitations/{invitationId}',
+      { params: { path: { orgId: org.orgId, invitationId } } },
+    );
+    expect(invitation).toMatchObject({
+      status: 'pending',
+      role: { id: 'viewer' },
+      version: invited.data!.version + 1,
+    });
+    const accepted = await ctx.platform.POST('/v1/invitations/accept', {
+      body: { token: invited.data!.token, userId: 'usr_reader', email: 'reader@example.test' },
+    });
+    expect(accepted.response.status).toBe(200);
+    expect(await roleOf(org, 'usr_reader')).toBe('viewer');
+  });
+
   test('reassigning on delete moves every holder and writes one event each', async () => {
     const org = await createOrg(ctx);
     const role = await createRole(org, 'Reader', ['org:read']);

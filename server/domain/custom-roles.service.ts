@@ -1,6 +1,10 @@
 import { onUniqueViolation } from '../storage/errors.js';
 import { reassignRole, touchMembers } from '../storage/members.repository.js';
 import {
+  pendingInvitationsOffering,
+  reofferPendingInvitations,
+} from '../storage/invitations.repository.js';
+import {
   deleteRole as deleteRoleRow,
   findRole,
   findRoleByName,
@@ -245,8 +249,9 @@ export async function updateRole(
 }
 
 /**
- * Rule 9: a role still held cannot be deleted (ROLE_IN_USE) unless `reassignTo` names a role the
- * actor may assign (rule 2); then the holders move and the role goes in one transaction, with one
+ * Rule 9: a role still held, or offered by a pending invitation, cannot be deleted (ROLE_IN_USE)
+ * unless `reassignTo` names a role the actor may assign (rule 2); then the holders move, the
+ * pending invitations offer that role instead, and the role goes, in one transaction, with one
  * audit event per moved member.
  */
 export async function deleteRole(
@@ -262,14 +267,16 @@ export async function deleteRole(
     requireWithinCeiling(actor, role.permissions, `Deleting the role ${role.name}`);
     const events: AuditChange[] = [];
 
-    if (role.member_count > 0) {
+    const offered = await pendingInvitationsOffering(trx, orgId, roleId, now);
+    if (role.member_count > 0 || offered > 0) {
       if (options.reassignTo === undefined) {
         throw new AppError(
           'ROLE_IN_USE',
-          `${role.member_count} member(s) hold this role: pass ?reassignTo= to move them first.`,
+          `${inUse(role.member_count, offered)}: pass ?reassignTo= to move them first.`,
         );
       }
       const target = await resolveReassignment(trx, actor, orgId, role, options.reassignTo);
+      if (offered > 0) await reofferPendingInvitations(trx, orgId, roleId, target.id, now);
       const moved = await reassignRole(trx, orgId, roleId, target.id, now);
       await touchRoles(trx, orgId, [target.id], now);
       for (const userId of moved) {
@@ -295,6 +302,14 @@ export async function deleteRole(
     });
     audit(...events);
   });
+}
+
+/** Who still uses a role: its members, and the pending invitations offering it. */
+function inUse(members: number, invitations: number): string {
+  const held = `${members} member(s) hold this role`;
+  if (invitations === 0) return held;
+  const offered = `${invitations} pending invitation(s) offer`;
+  return members === 0 ? `${offered} this role` : `${held} and ${offered} it`;
 }
 
 async function resolveReassignment(

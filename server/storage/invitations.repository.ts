@@ -178,6 +178,38 @@ export async function updateInvitation(
   return rows.length > 0;
 }
 
+/** Pending invitations (whose time has not passed) that offer the role. */
+export async function pendingInvitationsOffering(
+  ex: Executor,
+  orgId: string,
+  roleId: string,
+  now: Date,
+): Promise<number> {
+  const { rows } = await sql<{ offered: number }>`
+    select count(*)::int as offered from invitations
+    where org_id = ${orgId} and role_id = ${roleId} and status = 'pending' and expires_at > ${now}
+  `.execute(ex);
+  return Number(rows[0]!.offered);
+}
+
+/** Pending invitations offering one role offer another from now on (a new version each). */
+export async function reofferPendingInvitations(
+  ex: Executor,
+  orgId: string,
+  fromRoleId: string,
+  toRoleId: string,
+  now: Date,
+): Promise<void> {
+  await ex
+    .updateTable('invitations')
+    .set((eb) => ({ role_id: toRoleId, updated_at: now, version: eb('version', '+', 1) }))
+    .where('org_id', '=', orgId)
+    .where('role_id', '=', fromRoleId)
+    .where('status', '=', 'pending')
+    .where('expires_at', '>', now)
+    .execute();
+}
+
 /** Seats in use at `now`: members, and pending invitations whose time has not passed. */
 export async function seatsInUse(ex: Executor, orgId: string, now: Date): Promise<number> {
   const { rows } = await sql<{ used: number }>`
