@@ -13,6 +13,7 @@ import { metricsAccess } from './metrics-access.js';
 import { rateLimit } from './rate-limit.js';
 import { refusalsOf } from './refusals.js';
 import { requestContext } from './request-context.js';
+import { stages } from './stages.js';
 import { exactRouting, refuseDuplicateCredentials } from './hardening.js';
 
 export interface AppDeps extends HandlerDeps {
@@ -33,8 +34,9 @@ const BODY_LIMIT = '64kb';
 
 /**
  * Builds the service as a few named stages, in order: security headers → `requestContext` →
- * `identify` → `rateLimit` → parsers → the contract's validator → `operation` (every route from
- * the contract's route table) → `errorHandler`. No stage calls into another.
+ * (`metricsAccess` for /metrics) → `identify` → `rateLimit` → parsers → the contract's validator →
+ * `operation` (every route from the contract's route table) → `errorHandler`. No stage calls into
+ * another; consecutive stages run as one Express middleware (`stages`).
  */
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
@@ -42,17 +44,25 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
 
   exactRouting(app);
-  app.use(securityHeaders());
-  app.use(requestContext(deps.logger, (...a) => deps.metrics.requestFinished(...a)));
+  app.use(
+    stages(
+      securityHeaders(),
+      requestContext(deps.logger, (...a) => deps.metrics.requestFinished(...a)),
+    ),
+  );
   app.use('/metrics', metricsAccess(deps.platformKeyHash, deps.metricsPublic));
-  app.use(refuseDuplicateCredentials);
-  app.use(identify(deps.platformKeyHash, deps.tokens));
-  app.use(rateLimit(deps.usage, (kind) => deps.metrics.rateLimited(kind)));
-  app.use(requireMediaType);
-  app.use(express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
-  app.use(refuseUnstorableText);
-  app.use(contractValidator(deps.document.json, deps.validateResponses));
-  app.use(operations(createHandlers(deps), deps));
+  app.use(
+    stages(
+      refuseDuplicateCredentials,
+      identify(deps.platformKeyHash, deps.tokens),
+      rateLimit(deps.usage, (kind) => deps.metrics.rateLimited(kind)),
+      requireMediaType,
+      express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }),
+      refuseUnstorableText,
+      ...contractValidator(deps.document.json, deps.validateResponses),
+      operations(createHandlers(deps), deps),
+    ),
+  );
   app.use(errorHandler(deps.logger, refusalsOf(deps.document.json)));
   return app;
 }

@@ -16,6 +16,8 @@ export interface PoolStats {
 export class Metrics {
   readonly registry = new Registry();
   private readonly durations: Histogram<'operation' | 'method' | 'status'>;
+  /** The histogram's series by operation, method and status (prom-client hashes labels each call). */
+  private readonly series = new Map<string, { observe(seconds: number): void }>();
   private readonly refusals: Counter<'credential'>;
   private readonly deliveries: Counter<'outcome'>;
 
@@ -67,10 +69,17 @@ export class Metrics {
   }
 
   requestFinished(operation: string | undefined, method: string, status: number, seconds: number) {
-    this.durations.observe(
-      { operation: operation ?? 'none', method, status: String(status) },
-      seconds,
-    );
+    const key = `${operation ?? 'none'} ${method} ${status}`;
+    let series = this.series.get(key);
+    if (series === undefined) {
+      series = this.durations.labels({
+        operation: operation ?? 'none',
+        method,
+        status: String(status),
+      });
+      this.series.set(key, series);
+    }
+    series.observe(seconds);
   }
 
   webhookDelivered(outcome: 'succeeded' | 'retrying' | 'failed') {
