@@ -213,6 +213,13 @@ describe('listAuditEvents', () => {
       },
     });
     expect(future.data!.data).toEqual([]);
+    const lastHour = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
+      params: {
+        path: { orgId: org.orgId },
+        query: { since: new Date(Date.now() - 3_600_000).toISOString(), actorId: admin.userId },
+      },
+    });
+    expect(lastHour.data!.data.map((e) => e.targetUserId)).toEqual(['usr_abc', '42']);
 
     const all: string[] = [];
     let cursor: string | undefined;

@@ -55,6 +55,23 @@ describe(`database round trips per request (${onPostgres ? 'PostgreSQL' : 'PGlit
     expect(await statementsOf(id)).toBe(1);
   });
 
+  test('listAuditEvents costs one statement, with its filters and from a cursor', async () => {
+    let cursor: string | undefined;
+    for (const query of [{ limit: 1 }, { limit: 1, action: 'member.added' as const }]) {
+      const id = requestId();
+      const { data } = await org.owner.client.GET('/v1/organizations/{orgId}/audit-events', {
+        params: {
+          path: { orgId: org.orgId },
+          query: cursor ? { ...query, cursor } : query,
+          header: headers(id),
+        },
+      });
+      expect(data?.data).toHaveLength(1);
+      expect(await statementsOf(id)).toBe(1);
+      cursor = data!.nextCursor ?? undefined;
+    }
+  });
+
   test('a refused read costs one statement too (unknown key, stranger, missing member)', async () => {
     const stranger = await createOrg(ctx);
     for (const [client, userId, status] of [

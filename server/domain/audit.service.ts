@@ -1,4 +1,10 @@
-import { listAuditEvents as listAuditRows, type AuditFilter } from '../storage/audit.repository.js';
+import { preparedRead } from '../storage/access.repository.js';
+import {
+  auditPage,
+  auditPageFact,
+  type AuditFilter,
+  type AuditPage,
+} from '../storage/audit.repository.js';
 import { readInOrganization, requirePermission } from './access.js';
 import type { DomainDeps, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
@@ -12,13 +18,25 @@ export async function listAuditEvents(
   orgId: string,
   query: AuditFilter & { limit: number; cursor?: string },
 ): Promise<Page<AuditEvent>> {
-  return readInOrganization(deps, ctx, orgId, async (trx, actor) => {
-    requirePermission(actor, 'audit:read');
-    const before =
-      query.cursor === undefined
-        ? undefined
-        : keyString(decodeCursor(query.cursor, 'audit', orgId), 0);
-    const rows = await listAuditRows(trx, orgId, query, query.limit + 1, before);
-    return pageOf(rows, query.limit, toAuditEvent, (row) => encodeCursor('audit', orgId, [row.id]));
-  });
+  const before =
+    query.cursor === undefined
+      ? undefined
+      : keyString(decodeCursor(query.cursor, 'audit', orgId), 0);
+  return readInOrganization(
+    deps,
+    ctx,
+    orgId,
+    (_db, actor, { rows }) => {
+      requirePermission(actor, 'audit:read');
+      return pageOf(rows, query.limit, toAuditEvent, (row) =>
+        encodeCursor('audit', orgId, [row.id]),
+      );
+    },
+    askAuditPage(auditPage(query, query.limit + 1, before)),
+  );
 }
+
+/** A page of the trail: one statement per combination of the filters given. */
+const askAuditPage = preparedRead((ex, orgId, page: AuditPage) => ({
+  rows: auditPageFact(ex, orgId, page),
+}));

@@ -20,7 +20,7 @@ import {
   touchRolesWrite,
 } from '../storage/roles.repository.js';
 import { sql } from 'kysely';
-import { preparedRead, type Question } from '../storage/access.repository.js';
+import { preparedRead } from '../storage/access.repository.js';
 import { touchTeams } from '../storage/teams.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
 import {
@@ -171,24 +171,10 @@ export async function listMembers(
   );
 }
 
-/** A page of members, compiled once per combination of the filters given. */
-const pagesByFilters = new Map<string, (page: MembersPage) => Question<{ rows: MemberRecord[] }>>();
-
-function askMembersPage(page: MembersPage) {
-  const given = Object.keys(page).sort() as (keyof MembersPage)[];
-  const filters = given.join(',');
-  let ask = pagesByFilters.get(filters);
-  if (ask === undefined) {
-    // The statement is built once with a stand-in for every value: only the filters given.
-    const shaped = (values: MembersPage) =>
-      Object.fromEntries(given.map((name) => [name, values[name]])) as MembersPage;
-    ask = preparedRead((ex, orgId, p: MembersPage) => ({
-      rows: membersPageFact(ex, orgId, shaped(p)),
-    }));
-    pagesByFilters.set(filters, ask);
-  }
-  return ask(page);
-}
+/** A page of members: one statement per combination of the filters given. */
+const askMembersPage = preparedRead((ex, orgId, page: MembersPage) => ({
+  rows: membersPageFact(ex, orgId, page),
+}));
 
 export interface NewMember {
   userId: string;

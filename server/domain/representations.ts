@@ -1,10 +1,10 @@
+import type { AuditEventRecord } from '../storage/audit.repository.js';
 import type { InvitationRecord } from '../storage/invitations.repository.js';
 import type { MemberRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
 import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
 import type {
   ApiKeyRow,
-  AuditEventRow,
   OrganizationRow,
   WebhookEndpointRow,
 } from '../storage/schema.js';
@@ -138,7 +138,7 @@ export function toApiKey(row: ApiKeyRow): ApiKey {
   };
 }
 
-export function toAuditEvent(row: AuditEventRow): AuditEvent {
+export function toAuditEvent(row: AuditEventRecord): AuditEvent {
   return {
     id: row.id,
     organizationId: row.org_id,

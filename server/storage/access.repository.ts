@@ -134,9 +134,10 @@ const MARK = '\u0001';
 const placeholder = (name: string) => `${MARK}${name}${MARK}`;
 
 /**
- * A read asked with the actor whose statement is built and compiled once (per kind of caller),
- * not on every request: `facts` is built with placeholder values the first time; later calls only
- * bind the values. The facts may use each value only as a query parameter, unchanged.
+ * A read asked with the actor whose statement is built and compiled once (per kind of caller and
+ * per set of values given: an optional filter left out is another statement), not on every
+ * request: `facts` is built with placeholder values the first time; later calls only bind the
+ * values. The facts may use each value only as a query parameter, unchanged.
  */
 export function preparedRead<P extends Params, F extends Record<string, unknown>>(
   facts: (ex: Executor, orgId: string, params: P) => Facts<F>,
@@ -145,8 +146,15 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
     string,
     { sql: string; bind: (values: Params) => unknown[]; names: string[] }
   >();
-  const prepare = (ex: Executor, kind: Caller['kind'], platformReads: boolean) => {
-    const names = new Proxy({} as P, { get: (_, name) => placeholder(String(name)) });
+  const prepare = (
+    ex: Executor,
+    kind: Caller['kind'],
+    platformReads: boolean,
+    given: readonly string[],
+  ) => {
+    const names = new Proxy({} as P, {
+      get: (_, name) => (given.includes(String(name)) ? placeholder(String(name)) : undefined),
+    });
     const built = facts(ex, placeholder('$orgId'), names);
     const caller: Caller =
       kind === 'key'
@@ -169,9 +177,12 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
     return { sql: query.sql, bind, names: Object.keys(built) };
   };
   return (params) => async (ex, caller, orgId, platformReads) => {
-    const key = `${caller.kind}:${platformReads}`;
+    const given = Object.keys(params);
+    const key = `${caller.kind}:${platformReads}:${given.sort().join(',')}`;
     let statement = compiled.get(key);
-    if (!statement) compiled.set(key, (statement = prepare(ex, caller.kind, platformReads)));
+    if (!statement) {
+      compiled.set(key, (statement = prepare(ex, caller.kind, platformReads, given)));
+    }
     const values: Params = {
       ...params,
       $orgId: orgId,

@@ -1,3 +1,6 @@
+import { sql } from 'kysely';
+import { jsonArrayFrom } from 'kysely/helpers/postgres';
+import type { Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import type { AuditEventRow, NewAuditEvent } from './schema.js';
 
@@ -17,19 +20,45 @@ export interface AuditFilter {
   since?: Date;
 }
 
-/** Newest first, by id (ULIDs sort by time), before the keyset position given. */
-export async function listAuditEvents(
-  ex: Executor,
-  orgId: string,
-  filter: AuditFilter,
-  limit: number,
-  beforeId?: string,
-): Promise<AuditEventRow[]> {
+/** An audit event as a page of them holds it (its time as PostgreSQL's JSON spells it). */
+export type AuditEventRecord = Omit<AuditEventRow, 'occurred_at'> & { occurred_at: Date | string };
+
+/**
+ * The values a page of audit events is asked with, each used unchanged as a query parameter (see
+ * `preparedRead`): the filters given, the keyset position and the number of rows.
+ */
+export type AuditPage = {
+  limit: string;
+  action?: string;
+  actorId?: string;
+  targetUserId?: string;
+  since?: string;
+  beforeId?: string;
+};
+
+export function auditPage(filter: AuditFilter, limit: number, beforeId?: string): AuditPage {
+  const page: AuditPage = { limit: String(limit) };
+  if (filter.action) page.action = filter.action;
+  if (filter.actorId) page.actorId = filter.actorId;
+  if (filter.targetUserId) page.targetUserId = filter.targetUserId;
+  if (filter.since) page.since = filter.since.toISOString();
+  if (beforeId !== undefined) page.beforeId = beforeId;
+  return page;
+}
+
+/** Newest first, by id (ULIDs sort by time), before the keyset position given; as a fact. */
+export function auditPageFact(ex: Executor, orgId: string, page: AuditPage) {
   let query = ex.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
-  if (filter.action) query = query.where('action', '=', filter.action);
-  if (filter.actorId) query = query.where('actor_user_id', '=', filter.actorId);
-  if (filter.targetUserId) query = query.where('target_user_id', '=', filter.targetUserId);
-  if (filter.since) query = query.where('occurred_at', '>=', filter.since);
-  if (beforeId !== undefined) query = query.where('id', '<', beforeId);
-  return query.orderBy('id', 'desc').limit(limit).execute();
+  if (page.action !== undefined) query = query.where('action', '=', page.action);
+  if (page.actorId !== undefined) query = query.where('actor_user_id', '=', page.actorId);
+  if (page.targetUserId !== undefined) {
+    query = query.where('target_user_id', '=', page.targetUserId);
+  }
+  if (page.since !== undefined) {
+    query = query.where('occurred_at', '>=', sql<Date>`${page.since}::timestamptz`);
+  }
+  if (page.beforeId !== undefined) query = query.where('id', '<', page.beforeId);
+  return jsonArrayFrom(
+    query.orderBy('id', 'desc').limit(sql<number>`${page.limit}::bigint`),
+  ) as Fact<AuditEventRecord[]>;
 }
