@@ -3,11 +3,7 @@ import type { InvitationRecord } from '../storage/invitations.repository.js';
 import type { MemberRecord } from '../storage/members.repository.js';
 import type { RoleRecord } from '../storage/roles.repository.js';
 import type { TeamMemberRecord, TeamRecord } from '../storage/teams.repository.js';
-import type {
-  ApiKeyRow,
-  OrganizationRow,
-  WebhookEndpointRow,
-} from '../storage/schema.js';
+import type { ApiKeyRow, OrganizationRow, WebhookEndpointRow } from '../storage/schema.js';
 import type { DeliveryRecord } from '../storage/webhooks.repository.js';
 import { renderableUrl } from './text.js';
 import type {
