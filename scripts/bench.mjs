@@ -19,8 +19,7 @@
 //   own PGlite instance). Besides its own row, it is measured again (for PAIRED_SECONDS) just
 //   before and just after each case of the service, and the case's ratio divides by their mean:
 //   load that other work puts on a shared machine changes over a run, and weighs alike on both
-//   sides of a pair. Bare
-//   Express with a static body is printed for context.
+//   sides of a pair. Bare Express with a static body is printed for context.
 // - Data: two organizations created through the API, then seeded in bulk with SQL while the
 //   service is stopped (scripts/bench/seed.mjs): a small one (1,000 members, 20 teams) for the
 //   everyday cases, and one of 100,000 members and 1,000,000 audit events for the scale cases,

@@ -201,11 +201,6 @@ function toAppError(error: ValidatorError & Error, refused: Refused): AppError {
           errors.map(({ location, path, message }) => ({ location, path, message })),
         );
       }
-      case 401:
-        return new AppError(
-          'UNAUTHENTICATED',
-          'Send a valid API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.',
-        );
       case 404:
         return new AppError('NOT_FOUND', 'No such resource.');
       case 405:

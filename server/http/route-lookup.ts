@@ -200,7 +200,6 @@ export function indexedMetadata(
         expressRoute: route.expressRoute,
         openApiRoute: route.openApiRoute,
         pathParams,
-        serial: -1,
         _responseSchema: responseApiDoc?.paths[route.pathKey]![method],
       };
     }
