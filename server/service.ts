@@ -70,6 +70,8 @@ function save(file: string | undefined, saved: SavedCredentials) {
 export interface ServiceOptions {
   /** The time every use case reads (invitation expiry, audit times); the system clock if unset. */
   clock?: Clock;
+  /** For an in-memory PGlite: the dump of a data directory to start from (see `OpenOptions`). */
+  pgliteSnapshot?: Blob;
 }
 
 /** On PostgreSQL the platform key is given, never made: fails saying so when it is missing. */
@@ -94,6 +96,7 @@ export async function startService(
   const database = await openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
+    ...(options.pgliteSnapshot ? { pgliteSnapshot: options.pgliteSnapshot } : {}),
     onConnectionError: (error) =>
       log.warn(
         { database: classifyDatabaseError(error)?.code ?? 'unknown', err: error.message },

@@ -19,6 +19,15 @@ export type InvitationRecord = Omit<
   teams: { id: string; name: string; role: 'lead' | 'member' }[];
 };
 
+/**
+ * An invitation still open at `now`: pending in storage and its time not passed (an expired one
+ * stays `pending` until something touches it). The one definition every count and filter uses.
+ */
+export function openAt(now: Date, table?: 'i') {
+  const column = (name: 'status' | 'expires_at') => sql.ref(table ? `${table}.${name}` : name);
+  return sql<boolean>`(${column('status')} = 'pending' and ${column('expires_at')} > ${now})`;
+}
+
 export interface InvitationFilter {
   status?: InvitationStatus;
   email?: string;
@@ -99,12 +108,12 @@ export function invitationsPageFact(
 ) {
   let query = invitationsWithRoles(ex, orgId);
   if (filter.status === 'pending') {
-    query = query.where('i.status', '=', 'pending').where('i.expires_at', '>', now);
+    query = query.where(openAt(now, 'i'));
   } else if (filter.status === 'expired') {
     query = query.where((eb) =>
       eb.or([
         eb('i.status', '=', 'expired'),
-        eb.and([eb('i.status', '=', 'pending'), eb('i.expires_at', '<=', now)]),
+        eb.and([eb('i.status', '=', 'pending'), eb.not(openAt(now, 'i'))]),
       ]),
     );
   } else if (filter.status) {
@@ -187,7 +196,7 @@ export async function pendingInvitationsOffering(
 ): Promise<number> {
   const { rows } = await sql<{ offered: number }>`
     select count(*)::int as offered from invitations
-    where org_id = ${orgId} and role_id = ${roleId} and status = 'pending' and expires_at > ${now}
+    where org_id = ${orgId} and role_id = ${roleId} and ${openAt(now)}
   `.execute(ex);
   return Number(rows[0]!.offered);
 }
@@ -205,8 +214,7 @@ export async function reofferPendingInvitations(
     .set((eb) => ({ role_id: toRoleId, updated_at: now, version: eb('version', '+', 1) }))
     .where('org_id', '=', orgId)
     .where('role_id', '=', fromRoleId)
-    .where('status', '=', 'pending')
-    .where('expires_at', '>', now)
+    .where(openAt(now))
     .execute();
 }
 
@@ -215,7 +223,7 @@ export async function seatsInUse(ex: Executor, orgId: string, now: Date): Promis
   const { rows } = await sql<{ used: number }>`
     select (select count(*) from memberships where org_id = ${orgId})::int
       + (select count(*) from invitations
-         where org_id = ${orgId} and status = 'pending' and expires_at > ${now})::int as used
+         where org_id = ${orgId} and ${openAt(now)})::int as used
   `.execute(ex);
   return Number(rows[0]!.used);
 }
@@ -236,7 +244,7 @@ export function seatCountsFact(ex: Executor, orgId: string, now: Date) {
   return sql<{ members: number; pending: number }>`(select json_build_object(
     'members', (select count(*) from memberships where org_id = ${orgId}),
     'pending', (select count(*) from invitations
-                where org_id = ${orgId} and status = 'pending' and expires_at > ${now})))`;
+                where org_id = ${orgId} and ${openAt(now)})))`;
 }
 
 /** The teams of the organization among these ids. */

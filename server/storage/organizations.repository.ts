@@ -1,5 +1,6 @@
 import type { Executor } from './database.js';
 import { likePattern } from './like.js';
+import { openAt } from './invitations.repository.js';
 import type { OrganizationRow, OrganizationsTable } from './schema.js';
 import { sql, type Insertable } from 'kysely';
 
@@ -69,8 +70,7 @@ export async function listOrganizations(
         .selectFrom('invitations as i')
         .select(sql<number>`count(*)::int`.as('n'))
         .whereRef('i.org_id', '=', 'o.id')
-        .where('i.status', '=', 'pending')
-        .where('i.expires_at', '>', now)
+        .where(openAt(now, 'i'))
         .$asScalar()
         .$notNull()
         .as('pending_count'),

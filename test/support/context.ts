@@ -2,7 +2,7 @@ import { createMemberRolesClient, type MemberRolesClient } from '../../client/in
 import type { Logger } from 'pino';
 import { readConfig, type Config } from '../../server/config.js';
 import { startService, type RunningService, type ServiceOptions } from '../../server/service.js';
-import { onPostgres, scratchDatabase } from './database.js';
+import { migratedPgliteSnapshot, onPostgres, scratchDatabase } from './database.js';
 
 export const PLATFORM_KEY = 'test-platform-key-0123456789abcdef';
 export { onPostgres };
@@ -55,7 +55,7 @@ export async function startTestService(
       ...overrides,
     },
     logger,
-    options,
+    { ...options, pgliteSnapshot: options.pgliteSnapshot ?? (await migratedPgliteSnapshot()) },
   );
   const client = (apiKey?: string) =>
     createMemberRolesClient({ baseUrl: service.url, ...(apiKey ? { apiKey } : {}), retries: 0 });
