@@ -14,6 +14,7 @@ import { markKeyCommitted } from '../storage/idempotency.repository.js';
 import { RawNode, SelectQueryNode, sql, type KyselyPlugin, type RootOperationNode } from 'kysely';
 import { insertDeliveriesQuery } from '../storage/webhooks.repository.js';
 import { runTransaction } from '../storage/transaction.js';
+import { CommitOutcomeUnknownError } from '../storage/database-errors.js';
 import type { OrganizationRow } from '../storage/schema.js';
 import { runWrites, type Write } from '../storage/write-batch.js';
 import { AppError, notFound } from '../errors.js';
@@ -428,6 +429,55 @@ async function transaction<T>(
   return result;
 }
 
+type Work<T, F> = (
+  trx: Trx,
+  actor: Actor | null,
+  org: OrganizationRow,
+  change: Change<F>,
+) => Promise<T>;
+
+/** A change waiting for the transaction of its organization in flight in this process. */
+interface Waiting {
+  deps: DomainDeps;
+  ctx: RequestContext;
+  caller: Caller;
+  facts: Facts<Record<string, unknown>> | Question<Record<string, unknown>> | undefined;
+  platform: boolean;
+  work: Work<unknown, Record<string, unknown>>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** A change carried by another's transaction: its answer, or the refusal it met. */
+type Carried = { item: Waiting; value: unknown } | { item: Waiting; refused: AppError };
+
+/** The most waiting changes one transaction carries (the organization stays locked meanwhile). */
+const CARRIED_AT_MOST = 32;
+
+/** Per database, the organizations with a change in flight here, and the changes waiting. */
+const inFlight = new WeakMap<Db, Map<string, Waiting[]>>();
+
+/**
+ * A carried change failed otherwise than by a refusal before it wrote: the group rolls back (it
+ * runs again when the cause is a broken connection) or every change of it runs alone.
+ */
+class GroupBroken extends Error {
+  constructor(reason: unknown) {
+    super('a change carried by another transaction failed', { cause: reason });
+  }
+}
+
+/**
+ * The unit of work of a change (`inOrganization`), with group commit: changes of one
+ * organization are serialized by its lock anyway, so those that arrive in this process while one
+ * is in flight wait for it, and its transaction carries them after its own change, in order, each
+ * reading the actor and its facts afresh, then commits once; each is answered after that COMMIT.
+ * A carried change is the very same step as alone. One refused before it wrote leaves no trace
+ * and gets its refusal; any other failure of a carried change (a refusal after it wrote, a failed
+ * statement) rolls the group back and every change of it runs again alone, so that no change
+ * answers for another. A transaction whose COMMIT outcome is unknown says so to all it carried.
+ * Previews run alone (they roll back).
+ */
 async function unitOfWork<T, F extends Record<string, unknown>>(
   deps: DomainDeps,
   ctx: RequestContext,
@@ -435,7 +485,133 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
   orgId: string,
   facts: Facts<F> | Question<F> | undefined,
   platform: boolean,
-  work: (trx: Trx, actor: Actor | null, org: OrganizationRow, change: Change<F>) => Promise<T>,
+  work: Work<T, F>,
+): Promise<T> {
+  if (ctx.preview) return unitOfWorkAlone(deps, ctx, caller, orgId, facts, platform, work);
+  let organizations = inFlight.get(deps.db);
+  if (!organizations) inFlight.set(deps.db, (organizations = new Map<string, Waiting[]>()));
+  const waiting = organizations.get(orgId);
+  if (waiting) {
+    return new Promise<T>((resolve, reject) => {
+      waiting.push({
+        deps,
+        ctx,
+        caller,
+        facts,
+        platform,
+        work: work as Waiting['work'],
+        resolve: resolve as Waiting['resolve'],
+        reject,
+      });
+    });
+  }
+  const queue: Waiting[] = [];
+  organizations.set(orgId, queue);
+  // The waiting changes the transaction took (in order) and what became of each.
+  let taken: Waiting[] = [];
+  let outcomes: Carried[] = [];
+  try {
+    const result = await transaction(deps, orgId, async (trx, written) => {
+      // A transaction run again (contention, a broken connection) carries them again.
+      queue.unshift(...taken);
+      taken = [];
+      outcomes = [];
+      await lockFor(trx, caller, orgId);
+      const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
+      const value = await changeIn(deps, ctx, trx, written, actor, orgId, answer.facts, (change) =>
+        work(trx, actor, answer.org!, change),
+      );
+      while (queue.length > 0 && taken.length < CARRIED_AT_MOST) {
+        const item = queue.shift()!;
+        taken.push(item);
+        outcomes.push(await carry(trx, written, orgId, item));
+      }
+      // A statement of the last carried change may have failed unnoticed (a refusal made of a
+      // database error): COMMIT would then roll back silently. One statement more says so.
+      if (outcomes.length > 0 && 'refused' in outcomes.at(-1)!) await sql`select 1`.execute(trx);
+      return value;
+    });
+    for (const outcome of outcomes) {
+      if ('refused' in outcome) outcome.item.reject(outcome.refused);
+      else outcome.item.resolve(outcome.value);
+    }
+    return result;
+  } catch (error) {
+    if (error instanceof CommitOutcomeUnknownError) {
+      for (const item of taken) item.reject(error);
+      throw error;
+    }
+    if (taken.length === 0) throw error;
+    for (const item of taken) {
+      unitOfWorkAlone(
+        item.deps,
+        item.ctx,
+        item.caller,
+        orgId,
+        item.facts,
+        item.platform,
+        item.work,
+      ).then(item.resolve, item.reject);
+    }
+    return unitOfWorkAlone(deps, ctx, caller, orgId, facts, platform, work);
+  } finally {
+    organizations.delete(orgId);
+    for (const item of queue.splice(0)) {
+      unitOfWork(
+        item.deps,
+        item.ctx,
+        item.caller,
+        orgId,
+        item.facts,
+        item.platform,
+        item.work,
+      ).then(item.resolve, item.reject);
+    }
+  }
+}
+
+/** Runs a waiting change inside the transaction of another (see `unitOfWork`). */
+async function carry(trx: Trx, written: Written, orgId: string, item: Waiting): Promise<Carried> {
+  const state = { watching: false, wrote: false };
+  const watched = trx.withPlugin(writeWatch(state));
+  try {
+    const { actor, answer } = await ask(trx, item.caller, orgId, item.facts, item.platform);
+    const value = await changeIn(
+      item.deps,
+      item.ctx,
+      trx,
+      written,
+      actor,
+      orgId,
+      answer.facts,
+      async (change) => {
+        state.watching = true;
+        try {
+          return await item.work(watched, actor, answer.org!, change);
+        } finally {
+          state.watching = false;
+        }
+      },
+      () => (state.wrote = true),
+    );
+    return { item, value };
+  } catch (error) {
+    if (error instanceof AppError && error.status < 500 && !state.wrote) {
+      return { item, refused: error };
+    }
+    throw new GroupBroken(error);
+  }
+}
+
+/** One change in a transaction of its own. */
+async function unitOfWorkAlone<T, F extends Record<string, unknown>>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  caller: Caller,
+  orgId: string,
+  facts: Facts<F> | Question<F> | undefined,
+  platform: boolean,
+  work: Work<T, F>,
 ): Promise<T> {
   return transaction(deps, orgId, async (trx, written) => {
     await lockFor(trx, caller, orgId);
