@@ -197,7 +197,8 @@ interface Deferred {
  * the actor and the `facts` under it, runs the rules and changes of `work`, then writes the
  * deferred writes, the audit events and the idempotency mark together, and commits (a preview,
  * `ctx.preview`, rolls back instead). Nothing can forget a step: a change without its audit
- * event or its idempotency mark cannot be written.
+ * event or its idempotency mark cannot be written. Changes of the organization arriving while one
+ * is in flight in this process ride its transaction (group commit, see `unitOfWork`).
  */
 export async function inOrganization<T, F extends Record<string, unknown> = NoFacts>(
   deps: DomainDeps,
