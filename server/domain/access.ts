@@ -336,27 +336,13 @@ async function runBatch<T>(
   const outcomes: BatchOutcome<T>[] = [];
   for (const [index, make] of items.entries()) {
     const state = { watching: false, wrote: false };
-    const watched = savepoints ? trx : trx.withPlugin(writeWatch(state));
     try {
       const { work, facts } = make();
-      const { actor, answer } = await ask(trx, caller, orgId, facts, false);
-      const value = await changeIn(
-        deps,
-        itemCtx,
-        trx,
-        written,
-        actor,
-        orgId,
-        answer.facts,
-        async (change) => {
-          state.watching = true;
-          try {
-            return await work(watched, actor!, answer.org!, change);
-          } finally {
-            state.watching = false;
-          }
-        },
-        () => (state.wrote = true),
+      const value = await sharedChange(
+        { deps, ctx: itemCtx, trx, written, orgId, caller, state, watch: !savepoints },
+        facts,
+        false,
+        (watched, actor, org, change) => work(watched, actor!, org, change),
       );
       outcomes.push({ index, applied: true, value });
       // One round trip (no parameters: one simple query with two statements).
@@ -543,57 +529,40 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
       throw error;
     }
     if (taken.length === 0) throw error;
-    for (const item of taken) {
-      unitOfWorkAlone(
-        item.deps,
-        item.ctx,
-        item.caller,
-        orgId,
-        item.facts,
-        item.platform,
-        item.work,
-      ).then(item.resolve, item.reject);
-    }
+    for (const item of taken) answerBy(unitOfWorkAlone, item, orgId);
     return unitOfWorkAlone(deps, ctx, caller, orgId, facts, platform, work);
   } finally {
     organizations.delete(orgId);
-    for (const item of queue.splice(0)) {
-      unitOfWork(
-        item.deps,
-        item.ctx,
-        item.caller,
-        orgId,
-        item.facts,
-        item.platform,
-        item.work,
-      ).then(item.resolve, item.reject);
-    }
+    for (const item of queue.splice(0)) answerBy(unitOfWork, item, orgId);
   }
+}
+
+/** Runs a waiting change by `run` (alone, or as a group of its own) and answers it. */
+function answerBy(run: typeof unitOfWorkAlone, item: Waiting, orgId: string) {
+  run(item.deps, item.ctx, item.caller, orgId, item.facts, item.platform, item.work).then(
+    item.resolve,
+    item.reject,
+  );
 }
 
 /** Runs a waiting change inside the transaction of another (see `unitOfWork`). */
 async function carry(trx: Trx, written: Written, orgId: string, item: Waiting): Promise<Carried> {
   const state = { watching: false, wrote: false };
-  const watched = trx.withPlugin(writeWatch(state));
   try {
-    const { actor, answer } = await ask(trx, item.caller, orgId, item.facts, item.platform);
-    const value = await changeIn(
-      item.deps,
-      item.ctx,
-      trx,
-      written,
-      actor,
-      orgId,
-      answer.facts,
-      async (change) => {
-        state.watching = true;
-        try {
-          return await item.work(watched, actor, answer.org!, change);
-        } finally {
-          state.watching = false;
-        }
+    const value = await sharedChange(
+      {
+        deps: item.deps,
+        ctx: item.ctx,
+        trx,
+        written,
+        orgId,
+        caller: item.caller,
+        state,
+        watch: true,
       },
-      () => (state.wrote = true),
+      item.facts,
+      item.platform,
+      item.work,
     );
     return { item, value };
   } catch (error) {
@@ -602,6 +571,50 @@ async function carry(trx: Trx, written: Written, orgId: string, item: Waiting): 
     }
     throw new GroupBroken(error);
   }
+}
+
+/**
+ * A change run inside a transaction it shares with others (a batch item, a carried change): it
+ * reads its actor and facts, runs, and flushes its writes. `state.wrote` tells whether it sent a
+ * write (its own statements are watched when `watch`; its flush always counts), so that a
+ * refusal after a write can be told from one before.
+ */
+async function sharedChange<T, F extends Record<string, unknown>>(
+  shared: {
+    deps: DomainDeps;
+    ctx: RequestContext;
+    trx: Trx;
+    written: Written;
+    orgId: string;
+    caller: Caller;
+    state: { watching: boolean; wrote: boolean };
+    watch: boolean;
+  },
+  facts: Facts<F> | Question<F> | undefined,
+  platform: boolean,
+  work: Work<T, F>,
+): Promise<T> {
+  const { deps, ctx, trx, written, orgId, caller, state } = shared;
+  const watched = shared.watch ? trx.withPlugin(writeWatch(state)) : trx;
+  const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
+  return changeIn(
+    deps,
+    ctx,
+    trx,
+    written,
+    actor,
+    orgId,
+    answer.facts,
+    async (change) => {
+      state.watching = true;
+      try {
+        return await work(watched, actor, answer.org!, change);
+      } finally {
+        state.watching = false;
+      }
+    },
+    () => (state.wrote = true),
+  );
 }
 
 /** One change in a transaction of its own. */
