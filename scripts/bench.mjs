@@ -259,7 +259,7 @@ async function deliveryThroughput(sink, service, platformKey, loadEndedAt) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const left = await queueDepth(service, platformKey);
-  const { arrivals } = sink;
+  const arrivals = await sink.arrivals();
   if (arrivals.length === 0) return { delivered: 0 };
   const first = arrivals[0];
   const last = arrivals.at(-1);
@@ -287,7 +287,7 @@ async function deliveryBacklog(sink, service, fixtures) {
   const { small, roleTargets } = fixtures;
   const memberOf = (userId) =>
     `/v1/organizations/${small.orgId}/members/${encodeURIComponent(userId)}`;
-  sink.refuse = true;
+  await sink.refuse(true);
   const roles = new Map();
   for (const userId of roleTargets) {
     roles.set(userId, (await api('GET', memberOf(userId), small.key)).role.id);
@@ -305,13 +305,13 @@ async function deliveryBacklog(sink, service, fixtures) {
   }
   // Every first attempt has been refused once the queue holds only what waits for its retry.
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  const before = sink.arrivals.length;
-  sink.refuse = false;
+  const before = (await sink.arrivals()).length;
+  await sink.refuse(false);
   const until = Date.now() + 120_000;
   while ((await queueDepth(service, fixtures.platformKey)) > 0 && Date.now() < until) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  const arrived = sink.arrivals.slice(before);
+  const arrived = (await sink.arrivals()).slice(before);
   const seconds = arrived.length > 1 ? (arrived.at(-1) - arrived[0]) / 1000 : 0;
   return {
     changes,

@@ -1,5 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
-import { outcomeOf, type AttemptResult } from '../server/domain/webhook-delivery.js';
+import {
+  endpointsAfter,
+  outcomeOf,
+  type AttemptResult,
+} from '../server/domain/webhook-delivery.js';
 import { isForbiddenAddress, WebhookUrlGuard } from '../server/infra/webhook-url.js';
 
 const failed = (status: number | null, retryAfterSeconds?: number): AttemptResult => ({
@@ -61,6 +65,68 @@ describe('what an attempt means (retry schedule, Retry-After, 410, 24 hours of f
       schedule,
     );
     expect(ok).toMatchObject({ status: 'succeeded', failingSince: null, disable: null });
+  });
+});
+
+describe('attempts recorded together leave each endpoint as if recorded one by one', () => {
+  const tried = (
+    endpointId: string,
+    seconds: number,
+    result: AttemptResult,
+    failingSince: Date | null = null,
+  ) =>
+    outcomeOf(
+      { endpointId, eventId: `evt_${seconds}`, retries: 0, failingSince },
+      result,
+      new Date(at.getTime() + seconds * 1000),
+      schedule,
+    );
+  const ok: AttemptResult = { ...failed(204), outcome: 'succeeded', status: 204 };
+  const since = new Date('2026-11-22T09:00:00Z');
+
+  test('a success after failures ends the streak; a failure after a success starts a new one from that failure', () => {
+    const [endsIt] = endpointsAfter([tried('whe_a', 2, ok), tried('whe_a', 1, failed(500), since)]);
+    expect(endsIt).toEqual({
+      endpointId: 'whe_a',
+      restarted: true,
+      failingSince: null,
+      disable: null,
+    });
+    const [startsAgain] = endpointsAfter([
+      tried('whe_a', 1, failed(500), since),
+      tried('whe_a', 2, ok),
+      tried('whe_a', 4, failed(503)),
+      tried('whe_a', 3, failed(500)),
+    ]);
+    expect(startsAgain).toMatchObject({ restarted: true, disable: null });
+    expect(startsAgain!.failingSince).toEqual(new Date(at.getTime() + 3_000));
+  });
+
+  test('failures only: the streak keeps its start if it had one, else starts at the first of them', () => {
+    const [only] = endpointsAfter([tried('whe_a', 5, failed(500)), tried('whe_a', 1, failed(500))]);
+    expect(only).toEqual({
+      endpointId: 'whe_a',
+      restarted: false,
+      failingSince: new Date(at.getTime() + 1_000),
+      disable: null,
+    });
+  });
+
+  test('each endpoint is its own; a 410 among them disables its endpoint whatever else happened', () => {
+    const states = endpointsAfter([
+      tried('whe_a', 1, failed(410)),
+      tried('whe_a', 2, ok),
+      tried('whe_b', 1, ok),
+    ]);
+    expect(states).toEqual([
+      {
+        endpointId: 'whe_a',
+        restarted: true,
+        failingSince: null,
+        disable: 'The receiver answered 410 Gone.',
+      },
+      { endpointId: 'whe_b', restarted: true, failingSince: null, disable: null },
+    ]);
   });
 });
 

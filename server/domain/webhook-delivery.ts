@@ -95,3 +95,46 @@ export function outcomeOf(
     failingSince,
   };
 }
+
+/** What a set of recorded attempts makes of one endpoint's state. */
+export interface EndpointAfter {
+  endpointId: string;
+  /** A delivery succeeded among them: the failing streak restarts from `failingSince`. */
+  restarted: boolean;
+  /**
+   * The failing streak after them: with `restarted`, null (the last attempt succeeded) or when
+   * the first failure after the last success was tried; without, when the first of them began
+   * failing (kept only if the endpoint was not failing already).
+   */
+  failingSince: Date | null;
+  /** Disable the endpoint with this reason (the first given). */
+  disable: string | null;
+}
+
+/**
+ * The endpoints' state after attempts recorded together, as if each were recorded alone in the
+ * order they were tried: a success clears the failing streak, a failure starts it if unset, and
+ * any disabling disables.
+ */
+export function endpointsAfter(outcomes: readonly DeliveryOutcome[]): EndpointAfter[] {
+  const tried = (o: DeliveryOutcome) => new Date(o.attempt.attempted_at).getTime();
+  const ordered = [...outcomes].sort((a, b) => tried(a) - tried(b));
+  const byEndpoint = new Map<string, EndpointAfter>();
+  for (const outcome of ordered) {
+    const state = byEndpoint.get(outcome.endpointId) ?? {
+      endpointId: outcome.endpointId,
+      restarted: false,
+      failingSince: null,
+      disable: null,
+    };
+    if (outcome.failingSince === null) {
+      state.restarted = true;
+      state.failingSince = null;
+    } else {
+      state.failingSince ??= outcome.failingSince;
+    }
+    state.disable ??= outcome.disable;
+    byEndpoint.set(outcome.endpointId, state);
+  }
+  return [...byEndpoint.values()];
+}

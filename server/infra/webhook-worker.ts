@@ -1,16 +1,17 @@
 import type { Logger } from 'pino';
-import { outcomeOf } from '../domain/webhook-delivery.js';
+import { endpointsAfter, outcomeOf } from '../domain/webhook-delivery.js';
 import { toAuditEvent } from '../domain/representations.js';
 import type { Db } from '../storage/database.js';
 import {
   claimDueDeliveries,
-  recordOutcome,
+  recordOutcomes,
   releaseDeliveries,
   type ClaimedDelivery,
+  type DeliveryOutcome,
 } from '../storage/webhooks.repository.js';
 import type { EventSignal } from './event-signal.js';
 import type { Metrics } from './metrics.js';
-import { sendDelivery, signedHeaders } from './webhook-sender.js';
+import { DeliveryConnections, sendDelivery, signedHeaders } from './webhook-sender.js';
 import type { WebhookUrlGuard } from './webhook-url.js';
 
 export interface WebhookWorkerOptions {
@@ -36,6 +37,9 @@ export interface WebhookWorkerOptions {
  * other) and polls for retries that fall due. Several workers share the queue: each claimed row
  * carries a lease longer than a delivery can take, so no two send it at once.
  */
+/** At most this many outcomes in one recording statement. */
+const RECORDED_AT_ONCE = 100;
+
 export class WebhookWorker {
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
   private readonly concurrency: number;
@@ -45,12 +49,20 @@ export class WebhookWorker {
   private stopping = false;
   private poll: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  private readonly connections: DeliveryConnections;
+  /** Outcomes waiting to be recorded while a recording is under way (see `record`). */
+  private readonly unrecorded: {
+    outcome: DeliveryOutcome;
+    done: (error?: Error) => void;
+  }[] = [];
+  private recording = false;
 
   constructor(private readonly options: WebhookWorkerOptions) {
     this.concurrency = options.concurrency ?? 16;
     // Longer than a send can take (its timeout), with room for recording the outcome. A worker
     // that dies leaves its deliveries to others once the lease ends.
     this.leaseMs = 2 * options.timeoutMs + 5_000;
+    this.connections = new DeliveryConnections({ maxPerReceiver: this.concurrency });
   }
 
   start(): void {
@@ -143,6 +155,7 @@ export class WebhookWorker {
       body,
       this.options.timeoutMs,
       signal,
+      this.connections,
     );
     if (signal.aborted) {
       // Cut by a stop: not the receiver's failure. Give the delivery back for the next worker.
@@ -162,7 +175,7 @@ export class WebhookWorker {
       startedAt,
       this.options.schedule,
     );
-    await recordOutcome(this.options.db, outcome);
+    await this.record(outcome);
     this.options.metrics?.webhookDelivered(
       outcome.status === 'succeeded'
         ? 'succeeded'
@@ -176,6 +189,34 @@ export class WebhookWorker {
         'webhook endpoint disabled',
       );
     }
+  }
+
+  /**
+   * Records an outcome: at once when no recording is under way, else together with those that
+   * finish meanwhile, in the next statement (one statement for many deliveries, not one each).
+   * Resolves once it is recorded; rejects, with the others of its statement, if that fails.
+   */
+  private record(outcome: DeliveryOutcome): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.unrecorded.push({ outcome, done: (error) => (error ? reject(error) : resolve()) });
+      if (!this.recording) void this.recordWaiting();
+    });
+  }
+
+  private async recordWaiting(): Promise<void> {
+    this.recording = true;
+    while (this.unrecorded.length > 0) {
+      const taken = this.unrecorded.splice(0, RECORDED_AT_ONCE);
+      const outcomes = taken.map((t) => t.outcome);
+      try {
+        await recordOutcomes(this.options.db, outcomes, endpointsAfter(outcomes));
+        for (const t of taken) t.done();
+      } catch (error) {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        for (const t of taken) t.done(failure);
+      }
+    }
+    this.recording = false;
   }
 
   /** Sends in flight (for tests and the shutdown log). */
@@ -207,6 +248,7 @@ export class WebhookWorker {
       for (const { abort } of this.inFlight.values()) abort.abort();
       await Promise.all([...this.inFlight.values()].map((p) => p.done));
     }
+    this.connections.close();
     return { finished: pending.length - cut, cut };
   }
 }

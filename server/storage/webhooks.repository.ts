@@ -259,36 +259,71 @@ export interface DeliveryOutcome {
   failingSince: Date | null;
 }
 
+/** An endpoint's state after attempts recorded together (see `endpointsAfter`). */
+export interface EndpointState {
+  endpointId: string;
+  restarted: boolean;
+  failingSince: Date | null;
+  disable: string | null;
+}
+
 /**
- * Records an attempt and its consequences in one statement: the attempt row, the delivery's
- * state (releasing its lease), and the endpoint's failing streak or its disabling.
+ * Records attempts and their consequences in one statement: each attempt's row, its delivery's
+ * state (releasing its lease), and each endpoint's failing streak or its disabling. An endpoint
+ * whose state does not change is left alone (no lock on its row shared by every delivery to it,
+ * no dead row version per delivery).
  */
-export async function recordOutcome(db: Db, outcome: DeliveryOutcome): Promise<void> {
-  const { endpointId, eventId, attempt } = outcome;
+export async function recordOutcomes(
+  db: Db,
+  outcomes: readonly DeliveryOutcome[],
+  endpoints: readonly EndpointState[],
+): Promise<void> {
+  if (outcomes.length === 0) return;
+  const column = <T>(pick: (o: DeliveryOutcome) => T) => outcomes.map(pick);
   await sql`
-    with delivery as (
-      update webhook_deliveries
-      set status = ${outcome.status}, next_attempt_at = ${outcome.nextAttemptAt}::timestamptz,
-        retries = ${outcome.retries}, attempt_count = attempt_count + 1, locked_until = null
-      where endpoint_id = ${endpointId} and event_id = ${eventId}
-      returning attempt_count
+    with outcome as (
+      select * from unnest(
+        ${column((o) => o.endpointId)}::text[], ${column((o) => o.eventId)}::text[],
+        ${column((o) => o.status)}::text[], ${column((o) => o.nextAttemptAt)}::timestamptz[],
+        ${column((o) => o.retries)}::int[], ${column((o) => o.attempt.attempted_at)}::timestamptz[],
+        ${column((o) => o.attempt.outcome)}::text[],
+        ${column((o) => o.attempt.response_status ?? null)}::int[],
+        ${column((o) => o.attempt.duration_ms)}::int[],
+        ${column((o) => o.attempt.response_body ?? null)}::text[]
+      ) as o (endpoint_id, event_id, status, next_attempt_at, retries, attempted_at, outcome,
+        response_status, duration_ms, response_body)
+    ), delivery as (
+      update webhook_deliveries d
+      set status = o.status, next_attempt_at = o.next_attempt_at, retries = o.retries,
+        attempt_count = d.attempt_count + 1, locked_until = null
+      from outcome o
+      where d.endpoint_id = o.endpoint_id and d.event_id = o.event_id
+      returning d.endpoint_id, d.event_id, d.attempt_count
     ), attempt as (
       insert into webhook_attempts (endpoint_id, event_id, number, attempted_at, outcome,
         response_status, duration_ms, response_body)
-      select ${endpointId}, ${eventId}, attempt_count, ${attempt.attempted_at}::timestamptz,
-        ${attempt.outcome}, ${attempt.response_status ?? null}::int, ${attempt.duration_ms}::int,
-        ${attempt.response_body ?? null}::text
-      from delivery
+      select o.endpoint_id, o.event_id, d.attempt_count, o.attempted_at, o.outcome,
+        o.response_status, o.duration_ms, o.response_body
+      from outcome o join delivery d on d.endpoint_id = o.endpoint_id and d.event_id = o.event_id
       returning number
+    ), state as (
+      select * from unnest(
+        ${endpoints.map((e) => e.endpointId)}::text[], ${endpoints.map((e) => e.restarted)}::boolean[],
+        ${endpoints.map((e) => e.failingSince)}::timestamptz[],
+        ${endpoints.map((e) => e.disable)}::text[]
+      ) as s (endpoint_id, restarted, failing_since, disable)
     ), endpoint as (
-      update webhook_endpoints
-      set failing_since = case when ${outcome.failingSince === null}::boolean then null
-          else coalesce(failing_since, ${outcome.failingSince}::timestamptz) end,
-        status = case when ${outcome.disable}::text is null then status else 'disabled' end,
-        disabled_reason = coalesce(${outcome.disable}::text, disabled_reason),
-        version = case when ${outcome.disable}::text is null then version else version + 1 end
-      where id = ${endpointId}
-      returning id
+      update webhook_endpoints e
+      set failing_since = case when s.restarted then s.failing_since
+          else coalesce(e.failing_since, s.failing_since) end,
+        status = case when s.disable is null then e.status else 'disabled' end,
+        disabled_reason = coalesce(s.disable, e.disabled_reason),
+        version = case when s.disable is null then e.version else e.version + 1 end
+      from state s
+      where e.id = s.endpoint_id and (s.disable is not null
+        or e.failing_since is distinct from
+          case when s.restarted then s.failing_since else coalesce(e.failing_since, s.failing_since) end)
+      returning e.id
     )
     select (select count(*) from attempt) as attempts, (select count(*) from endpoint) as endpoints
   `.execute(db);
