@@ -159,4 +159,28 @@ describe('operational endpoints', () => {
     const problem = (await failed.json()) as { requestId: string };
     expect(problem.requestId).toBe(failed.headers.get('x-request-id'));
   });
+
+  test('answers of the API carry the security headers of a JSON API; pages carry those of an HTML page', async () => {
+    const answered = await fetch(`${ctx.url}/v1/organizations/${org.orgId}/me`, {
+      headers: { Authorization: `Bearer ${org.owner.key}` },
+    });
+    const refused = await fetch(`${ctx.url}/v1/organizations/${org.orgId}/me`);
+    for (const res of [answered, refused]) {
+      expect(Object.fromEntries(res.headers)).toMatchObject({
+        'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+        'x-frame-options': 'DENY',
+        'x-content-type-options': 'nosniff',
+        'strict-transport-security': expect.stringMatching(/^max-age=\d+/),
+      });
+      // Helmet's headers for HTML documents are not sent with JSON.
+      expect(res.headers.get('x-dns-prefetch-control')).toBeNull();
+      expect(res.headers.get('origin-agent-cluster')).toBeNull();
+    }
+    const docs = await fetch(`${ctx.url}/docs`);
+    expect(docs.headers.get('content-security-policy')).toContain(
+      "script-src 'self' 'unsafe-inline'",
+    );
+    expect(docs.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(docs.headers.get('x-content-type-options')).toBe('nosniff');
+  });
 });
