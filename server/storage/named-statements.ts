@@ -15,6 +15,31 @@ export function nameStatement(sql: string): void {
   }
 }
 
+/** Texts seen so far (not yet named) and how often; cleared when it grows past its bound. */
+const seen = new Map<string, number>();
+const SEEN_AT_MOST = 2_000;
+/** Named statements at most (each is prepared once on each connection that runs it). */
+const NAMED_AT_MOST = 500;
+/** A text run this often is one of the few shapes a use case sends, not a one-off. */
+const RUNS_BEFORE_NAMING = 3;
+
+/**
+ * Names a statement once it has run a few times (the writes of the use cases: their shapes are
+ * few, but some depend on the data, such as how many audit events one change writes), up to a
+ * bound: PostgreSQL then plans it once per connection instead of on every run.
+ */
+export function nameWhenFrequent(sql: string): void {
+  if (names.has(sql) || names.size >= NAMED_AT_MOST) return;
+  const runs = (seen.get(sql) ?? 0) + 1;
+  if (runs < RUNS_BEFORE_NAMING) {
+    if (seen.size >= SEEN_AT_MOST) seen.clear();
+    seen.set(sql, runs);
+    return;
+  }
+  seen.delete(sql);
+  nameStatement(sql);
+}
+
 /**
  * Makes a pg client run the named statements as prepared statements (node-postgres prepares a
  * named statement on a connection the first time it sends it there).

@@ -1,8 +1,9 @@
-import { sql, type OperationNodeSource } from 'kysely';
+import { sql, type Compilable, type CompiledQuery, type OperationNodeSource } from 'kysely';
 import type { Executor } from './database.js';
+import { nameWhenFrequent } from './named-statements.js';
 
 /** An insert, update or delete builder with a RETURNING clause, not yet executed. */
-export type Write = OperationNodeSource & { execute(): Promise<unknown[]> };
+export type Write = OperationNodeSource & Compilable & { execute(): Promise<unknown[]> };
 
 /**
  * Runs writes in one statement (one round trip) as data-modifying CTEs, and returns how many rows
@@ -12,12 +13,21 @@ export type Write = OperationNodeSource & { execute(): Promise<unknown[]> };
  */
 export async function runWrites(ex: Executor, writes: readonly Write[]): Promise<number[]> {
   if (writes.length === 0) return [];
-  if (writes.length === 1) return [(await writes[0]!.execute()).length];
+  if (writes.length === 1) return [(await run(ex, writes[0]!.compile())).rows.length];
   const name = (i: number) => sql.ref(`w${i}`);
-  const { rows } = await sql<Record<string, number>>`
-    with ${sql.join(writes.map((write, i) => sql`${name(i)} as (${write})`))}
-    select ${sql.join(writes.map((_, i) => sql`(select count(*)::int from ${name(i)}) as ${name(i)}`))}
-  `.execute(ex);
+  const { rows } = await run(
+    ex,
+    sql<Record<string, number>>`
+      with ${sql.join(writes.map((write, i) => sql`${name(i)} as (${write})`))}
+      select ${sql.join(writes.map((_, i) => sql`(select count(*)::int from ${name(i)}) as ${name(i)}`))}
+    `.compile(ex),
+  );
   const row = rows[0]!;
   return writes.map((_, i) => Number(row[`w${i}`]));
+}
+
+/** Runs a compiled write, as a named statement once its text is a frequent one. */
+function run<R>(ex: Executor, compiled: CompiledQuery<R>) {
+  nameWhenFrequent(compiled.sql);
+  return ex.executeQuery<R>(compiled);
 }
