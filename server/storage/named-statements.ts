@@ -30,6 +30,9 @@ const RUNS_BEFORE_NAMING = 3;
  */
 export function nameWhenFrequent(sql: string): void {
   if (names.has(sql) || names.size >= NAMED_AT_MOST) return;
+  // A prepared statement whose answer's columns change (a column added by a newer process's
+  // migration, under `returning *`) fails on every later run on its connection: never named.
+  if (sql.includes('returning *')) return;
   const runs = (seen.get(sql) ?? 0) + 1;
   if (runs < RUNS_BEFORE_NAMING) {
     if (seen.size >= SEEN_AT_MOST) seen.clear();
