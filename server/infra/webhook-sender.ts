@@ -54,10 +54,11 @@ function retryAfterOf(response: IncomingMessage, now: number): number | undefine
 
 /**
  * Keep-alive connections to receivers, by the address the guard checked (never by host name: a
- * connection is only reused for the address it was opened to). Opening a TCP (and TLS)
- * connection per delivery cost the service and the receiver three to four times the CPU of the
- * delivery itself. Idle connections close after `idleMs`, or one second before the receiver's
- * own `Keep-Alive: timeout` when that is shorter.
+ * connection is only reused for the address it was opened to). A TCP (and TLS) connection opened
+ * for each delivery cost the service and the receiver three to four times the CPU of a request on
+ * a kept connection. Idle connections close after `idleMs`, or one second before the receiver's
+ * own `Keep-Alive: timeout` when that is shorter. A delivery sent again on a new connection may
+ * reach a receiver twice (deliveries are at least once, with the same `webhook-id`).
  */
 export class DeliveryConnections {
   readonly http: HttpAgent;

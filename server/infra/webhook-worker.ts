@@ -14,6 +14,9 @@ import type { Metrics } from './metrics.js';
 import { DeliveryConnections, sendDelivery, signedHeaders } from './webhook-sender.js';
 import type { WebhookUrlGuard } from './webhook-url.js';
 
+/** At most this many outcomes in one recording statement. */
+const RECORDED_AT_ONCE = 100;
+
 export interface WebhookWorkerOptions {
   db: Db;
   guard: WebhookUrlGuard;
@@ -32,14 +35,11 @@ export interface WebhookWorkerOptions {
 
 /**
  * The delivery worker of one process. It claims due deliveries (a short statement that commits
- * by itself), sends them without holding a database connection, and records each outcome in one
- * more statement. It wakes when deliveries are queued (by this process or, on PostgreSQL, any
+ * by itself), sends them without holding a database connection (on kept-alive connections to the
+ * receivers), and records their outcomes, those that finish together in one statement. It wakes when deliveries are queued (by this process or, on PostgreSQL, any
  * other) and polls for retries that fall due. Several workers share the queue: each claimed row
  * carries a lease longer than a delivery can take, so no two send it at once.
  */
-/** At most this many outcomes in one recording statement. */
-const RECORDED_AT_ONCE = 100;
-
 export class WebhookWorker {
   private readonly inFlight = new Map<string, { done: Promise<void>; abort: AbortController }>();
   private readonly concurrency: number;
