@@ -503,10 +503,16 @@ async function unitOfWork<T, F extends Record<string, unknown>>(
       queue.unshift(...taken);
       taken = [];
       outcomes = [];
-      await lockFor(trx, caller, orgId);
-      const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
-      const value = await changeIn(deps, ctx, trx, written, actor, orgId, answer.facts, (change) =>
-        work(trx, actor, answer.org!, change),
+      const value = await lockedChange(
+        deps,
+        ctx,
+        trx,
+        written,
+        caller,
+        orgId,
+        facts,
+        platform,
+        work,
       );
       while (queue.length > 0 && taken.length < CARRIED_AT_MOST) {
         const item = queue.shift()!;
@@ -627,13 +633,31 @@ async function unitOfWorkAlone<T, F extends Record<string, unknown>>(
   platform: boolean,
   work: Work<T, F>,
 ): Promise<T> {
-  return transaction(deps, orgId, async (trx, written) => {
-    await lockFor(trx, caller, orgId);
-    const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
-    return changeIn(deps, ctx, trx, written, actor, orgId, answer.facts, (change) =>
-      work(trx, actor, answer.org!, change),
-    );
-  });
+  return transaction(deps, orgId, (trx, written) =>
+    lockedChange(deps, ctx, trx, written, caller, orgId, facts, platform, work),
+  );
+}
+
+/**
+ * The change that opens its transaction (alone, or leading a group): takes the organization's
+ * lock, reads the actor and the facts under it, and runs.
+ */
+async function lockedChange<T, F extends Record<string, unknown>>(
+  deps: DomainDeps,
+  ctx: RequestContext,
+  trx: Trx,
+  written: Written,
+  caller: Caller,
+  orgId: string,
+  facts: Facts<F> | Question<F> | undefined,
+  platform: boolean,
+  work: Work<T, F>,
+): Promise<T> {
+  await lockFor(trx, caller, orgId);
+  const { actor, answer } = await ask(trx, caller, orgId, facts, platform);
+  return changeIn(deps, ctx, trx, written, actor, orgId, answer.facts, (change) =>
+    work(trx, actor, answer.org!, change),
+  );
 }
 
 /** Takes the organization's lock, or says why the caller is not entitled to contend for it. */
