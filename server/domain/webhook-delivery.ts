@@ -1,4 +1,4 @@
-import type { DeliveryOutcome } from '../storage/webhooks.repository.js';
+import type { DeliveryOutcome, EndpointState } from '../storage/webhooks.repository.js';
 
 /** Retries after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (seconds). */
 export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [5, 300, 1800, 7200, 18000, 36000, 36000];
@@ -96,30 +96,15 @@ export function outcomeOf(
   };
 }
 
-/** What a set of recorded attempts makes of one endpoint's state. */
-export interface EndpointAfter {
-  endpointId: string;
-  /** A delivery succeeded among them: the failing streak restarts from `failingSince`. */
-  restarted: boolean;
-  /**
-   * The failing streak after them: with `restarted`, null (the last attempt succeeded) or when
-   * the first failure after the last success was tried; without, when the first of them began
-   * failing (kept only if the endpoint was not failing already).
-   */
-  failingSince: Date | null;
-  /** Disable the endpoint with this reason (the first given). */
-  disable: string | null;
-}
-
 /**
  * The endpoints' state after attempts recorded together, as if each were recorded alone in the
  * order they were tried: a success clears the failing streak, a failure starts it if unset, and
  * any disabling disables.
  */
-export function endpointsAfter(outcomes: readonly DeliveryOutcome[]): EndpointAfter[] {
+export function endpointsAfter(outcomes: readonly DeliveryOutcome[]): EndpointState[] {
   const tried = (o: DeliveryOutcome) => new Date(o.attempt.attempted_at).getTime();
   const ordered = [...outcomes].sort((a, b) => tried(a) - tried(b));
-  const byEndpoint = new Map<string, EndpointAfter>();
+  const byEndpoint = new Map<string, EndpointState>();
   for (const outcome of ordered) {
     const state = byEndpoint.get(outcome.endpointId) ?? {
       endpointId: outcome.endpointId,

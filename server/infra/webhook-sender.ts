@@ -133,7 +133,7 @@ function sendTo(
   connections: DeliveryConnections | undefined,
 ): Promise<SendResult | 'stale'> {
   const elapsed = () => Date.now() - started;
-  const { url, address } = checked;
+  const { url, host, address } = checked;
   const tls = url.protocol === 'https:';
   const request = tls ? httpsRequest : httpRequest;
   return new Promise<SendResult | 'stale'>((resolve) => {
@@ -147,7 +147,6 @@ function sendTo(
     };
     const finish = (result: Omit<SendResult, 'durationMs'>) =>
       settle({ ...result, durationMs: elapsed() });
-    const hostname = url.hostname.replace(/^\[|\]$/g, '');
     const req = request(
       {
         protocol: url.protocol,
@@ -155,7 +154,7 @@ function sendTo(
         port: url.port || (tls ? 443 : 80),
         path: `${url.pathname}${url.search}`,
         // The certificate is checked against the URL's host name, not the address.
-        ...(tls && !isIP(hostname) ? { servername: hostname } : {}),
+        ...(tls && !isIP(host) ? { servername: host } : {}),
         method: 'POST',
         headers: {
           ...headers,

@@ -67,7 +67,15 @@ export function isForbiddenAddress(address: string): boolean {
 }
 
 export type UrlCheck =
-  { ok: true; url: URL; address: string; family: 4 | 6 } | { ok: false; reason: string };
+  | {
+      ok: true;
+      url: URL;
+      /** The URL's host name, an IPv6 address without its brackets. */
+      host: string;
+      /** The address to connect to, checked. */
+      address: string;
+    }
+  | { ok: false; reason: string };
 
 export interface WebhookUrlGuardOptions {
   /** `http://` and private addresses too (MEMBER_ROLES_WEBHOOK_ALLOW_PRIVATE=1). */
@@ -126,6 +134,6 @@ export class WebhookUrlGuard {
       }
     }
     const first = addresses[0]!;
-    return { ok: true, url, address: first.address, family: first.family };
+    return { ok: true, url, host, address: first.address };
   }
 }

@@ -259,11 +259,18 @@ export interface DeliveryOutcome {
   failingSince: Date | null;
 }
 
-/** An endpoint's state after attempts recorded together (see `endpointsAfter`). */
+/** What attempts recorded together make of one endpoint's state (the domain's `endpointsAfter`). */
 export interface EndpointState {
   endpointId: string;
+  /** A delivery succeeded among them: the failing streak restarts from `failingSince`. */
   restarted: boolean;
+  /**
+   * The failing streak after them: with `restarted`, null (the last attempt succeeded) or when
+   * the first failure after the last success was tried; without, when the first of them began
+   * failing (kept only if the endpoint was not failing already).
+   */
   failingSince: Date | null;
+  /** Disable the endpoint with this reason (the first given). */
   disable: string | null;
 }
 
