@@ -69,6 +69,34 @@ describe('teams', () => {
     ]);
   });
 
+  test('a page of members shows each member’s own teams, by name, as getMember shows them', async () => {
+    const org = await createOrg(ctx);
+    const zeta = await createTeam(org, 'Zeta');
+    const alpha = await createTeam(org, 'Alpha');
+    const both = await addActor(ctx, org, 'member');
+    const one = await addActor(ctx, org, 'member');
+    const none = await addActor(ctx, org, 'member');
+    await setTeamRole(org.owner, org, zeta.id, both.userId, 'lead');
+    await setTeamRole(org.owner, org, alpha.id, both.userId, 'member');
+    await setTeamRole(org.owner, org, zeta.id, one.userId, 'member');
+    const page = await org.owner.client.GET('/v1/organizations/{orgId}/members', {
+      params: { path: { orgId: org.orgId }, query: { limit: 100 } },
+    });
+    const teamsOf = new Map(page.data!.data.map((m) => [m.userId, m.teams]));
+    expect(teamsOf.get(both.userId)).toEqual([
+      { id: alpha.id, name: 'Alpha', role: 'member' },
+      { id: zeta.id, name: 'Zeta', role: 'lead' },
+    ]);
+    expect(teamsOf.get(one.userId)).toEqual([{ id: zeta.id, name: 'Zeta', role: 'member' }]);
+    expect(teamsOf.get(none.userId)).toEqual([]);
+    for (const member of page.data!.data) {
+      const single = await org.owner.client.GET('/v1/organizations/{orgId}/members/{userId}', {
+        params: { path: { orgId: org.orgId, userId: member.userId } },
+      });
+      expect(single.data).toEqual(member);
+    }
+  });
+
   test('a team lead can promote a teammate to lead but cannot touch another team', async () => {
     const org = await createOrg(ctx);
     const platform = await createTeam(org, 'Platform');

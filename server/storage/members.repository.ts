@@ -1,5 +1,5 @@
 import { sql, type Expression, type Insertable } from 'kysely';
-import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
+import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { actorUserId, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import { likePattern } from './like.js';
@@ -21,7 +21,8 @@ export interface MemberFilter {
   q?: string;
 }
 
-function membersWithRoles(ex: Executor, orgId: string) {
+/** Memberships of the organization with their roles (no teams). */
+function membershipsWithRoles(ex: Executor, orgId: string) {
   return ex
     .selectFrom('memberships as m')
     .innerJoin('roles as r', (join) =>
@@ -29,21 +30,22 @@ function membersWithRoles(ex: Executor, orgId: string) {
     )
     .selectAll('m')
     .select(['r.name as role_name', 'r.permissions as role_permissions'])
-    .select((eb) =>
-      jsonArrayFrom(
-        eb
-          .selectFrom('team_members as tm')
-          .innerJoin('teams as t', (join) =>
-            join.onRef('t.org_id', '=', 'tm.org_id').onRef('t.id', '=', 'tm.team_id'),
-          )
-          .select(['t.id', 't.name', 'tm.role'])
-          .whereRef('tm.org_id', '=', 'm.org_id')
-          .whereRef('tm.user_id', '=', 'm.user_id')
-          .orderBy('t.name')
-          .orderBy('t.id'),
-      ).as('teams'),
-    )
     .where('m.org_id', '=', orgId);
+}
+
+/** A member's teams as its representation lists them: by name, then id. */
+const teamEntry = sql`json_build_object('id', t.id, 'name', t.name, 'role', tm.role)`;
+const teamOrder = sql`t.name, t.id`;
+const teamsJoin = sql`team_members tm join teams t on t.org_id = tm.org_id and t.id = tm.team_id`;
+
+/** Memberships with their roles and teams (the teams looked up member by member). */
+function membersWithRoles(ex: Executor, orgId: string) {
+  return membershipsWithRoles(ex, orgId).select(
+    sql<MemberRecord['teams']>`coalesce((select json_agg(${teamEntry} order by ${teamOrder})
+      from ${teamsJoin} where tm.org_id = m.org_id and tm.user_id = m.user_id), '[]'::json)`.as(
+      'teams',
+    ),
+  );
 }
 
 export async function findMember(
@@ -96,14 +98,27 @@ export function membersPage(filter: MemberFilter, limit: number, afterUserId?: s
   return page;
 }
 
-/** A page of members, as a fact asked together with the actor (see access.repository). */
+/**
+ * A page of members, as a fact asked together with the actor (see access.repository): the page's
+ * rows first, then the teams of all of them in one grouped join (not one lookup per member).
+ */
 export function membersPageFact(ex: Executor, orgId: string, page: MembersPage) {
-  return jsonArrayFrom(membersQuery(ex, orgId, page)) as Fact<MemberRecord[]>;
+  return sql<MemberRecord[]>`(
+    with page as (${membersQuery(ex, orgId, page)}),
+    teams_of as (
+      select tm.user_id, json_agg(${teamEntry} order by ${teamOrder}) as teams
+      from ${teamsJoin}
+      where tm.org_id = ${orgId} and tm.user_id in (select user_id from page)
+      group by tm.user_id)
+    select coalesce(json_agg(agg order by agg.user_id collate "C"), '[]'::json)
+    from (select p.*, coalesce(o.teams, '[]'::json) as teams
+          from page p left join teams_of o on o.user_id = p.user_id) agg
+  )` as Fact<MemberRecord[]>;
 }
 
 /** Members ordered by user id (bytewise), after the keyset position given. */
 function membersQuery(ex: Executor, orgId: string, page: MembersPage) {
-  let query = membersWithRoles(ex, orgId);
+  let query = membershipsWithRoles(ex, orgId);
   if (page.roleId !== undefined) query = query.where('m.role_id', '=', page.roleId);
   if (page.status !== undefined) {
     query = query.where('m.status', '=', page.status as MemberRecord['status']);
