@@ -91,27 +91,3 @@ describe(`the schema holds the invariants it can (${onPostgres ? 'PostgreSQL' : 
     expect(ghost).toEqual([]);
   });
 });
-
-const onPostgresOnly = onPostgres ? describe : describe.skip;
-
-onPostgresOnly('connections to PostgreSQL', () => {
-  const setting = async (handle: DatabaseHandle, name: string) =>
-    (await sql<{ value: string }>`select current_setting(${name}) as value`.execute(handle.db))
-      .rows[0]!.value;
-
-  test('named statements are planned once per connection, not again for every value', async () => {
-    expect(await setting(database, 'plan_cache_mode')).toBe('force_generic_plan');
-  });
-
-  test('session options the URL gives are kept beside the service’s own', async () => {
-    const url = new URL(process.env.DATABASE_URL!);
-    url.searchParams.set('options', '-c work_mem=5MB');
-    const handle = await openDatabase(url.toString());
-    try {
-      expect(await setting(handle, 'work_mem')).toBe('5MB');
-      expect(await setting(handle, 'plan_cache_mode')).toBe('force_generic_plan');
-    } finally {
-      await handle.close();
-    }
-  });
-});

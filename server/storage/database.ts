@@ -56,28 +56,6 @@ export interface OpenOptions {
 }
 
 /**
- * PostgreSQL re-plans a named statement on every execution when the plan for the values bound
- * looks cheaper than the generic one, and with one organization much larger than the others it
- * always does (the generic plan is costed for an average organization): 0.7 ms of planning for
- * each page of members, a first page of audit events at a fifth of the speed of a deep one. The
- * statements the service names (see named-statements) are lookups by organization and key whose
- * best plan does not depend on the values, so they are planned once per connection. Unnamed
- * statements are planned for their values as before. Options the URL (or PGOPTIONS) gives are
- * kept, after this one.
- */
-function withGenericPlans(url: string): { connectionString: string; options: string } {
-  const own = '-c plan_cache_mode=force_generic_plan';
-  const parsed = new URL(url);
-  const given = parsed.searchParams.get('options') ?? process.env.PGOPTIONS;
-  // The URL's own `options` would replace these (pg lets the connection string win).
-  parsed.searchParams.delete('options');
-  return {
-    connectionString: given === null || given === undefined ? url : parsed.toString(),
-    options: given ? `${own} ${given}` : own,
-  };
-}
-
-/**
  * Opens the database named by a DATABASE_URL value: unset → PGlite in ./.data/pglite,
  * `memory://` → PGlite in memory, `file:PATH` → PGlite at PATH, `postgres://…` → PostgreSQL.
  * A PostgreSQL server that cannot be reached, or does not answer within the connect timeout,
@@ -91,7 +69,7 @@ export async function openDatabase(
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     const onConnectionError = options.onConnectionError ?? (() => undefined);
     const pool = new pg.Pool({
-      ...withGenericPlans(url),
+      connectionString: url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: connectTimeoutMs,
       // A peer that vanished without closing the connection is noticed rather than waited for.
