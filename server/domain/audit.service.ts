@@ -36,7 +36,8 @@ export async function listAuditEvents(
   );
 }
 
-/** A page of the trail: one statement per combination of the filters given. */
-const askAuditPage = preparedRead((ex, orgId, page: AuditPage) => ({
-  rows: auditPageFact(ex, orgId, page),
-}));
+/** A page of the trail: one statement per combination of the filters given and page size. */
+const askAuditPage = preparedRead(
+  (ex, orgId, page: AuditPage) => ({ rows: auditPageFact(ex, orgId, page) }),
+  ['limit'],
+);

@@ -171,10 +171,11 @@ export async function listMembers(
   );
 }
 
-/** A page of members: one statement per combination of the filters given. */
-const askMembersPage = preparedRead((ex, orgId, page: MembersPage) => ({
-  rows: membersPageFact(ex, orgId, page),
-}));
+/** A page of members: one statement per combination of the filters given and page size. */
+const askMembersPage = preparedRead(
+  (ex, orgId, page: MembersPage) => ({ rows: membersPageFact(ex, orgId, page) }),
+  ['limit'],
+);
 
 export interface NewMember {
   userId: string;

@@ -134,26 +134,51 @@ const MARK = '\u0001';
 const placeholder = (name: string) => `${MARK}${name}${MARK}`;
 
 /**
- * A read asked with the actor whose statement is built and compiled once (per kind of caller and
- * per set of values given: an optional filter left out is another statement), not on every
- * request: `facts` is built with placeholder values the first time; later calls only bind the
- * values. The facts may use each value only as a query parameter, unchanged.
+ * How many rows a page asks the database for: the rows wanted (a page and one more, to learn
+ * whether another follows) rounded up to one of a few sizes, written into the statement as a
+ * literal (see `rowsLimit`). A LIMIT that is a parameter is costed as a tenth of the table, so
+ * PostgreSQL would plan such a page anew on every request, or keep a generic plan that reads a
+ * large organization's rows in the wrong order; a literal one from a fixed few keeps the plans
+ * right and the statements few. The page is cut to its size afterwards.
+ */
+export function rowsToFetch(wanted: number): number {
+  return PAGE_FETCH_SIZES.find((size) => size >= wanted) ?? wanted;
+}
+
+const PAGE_FETCH_SIZES = [11, 26, 51, 101];
+
+/** `limit N` for a count `rowsToFetch` chose (or the text of a page's `limit` value, made so). */
+export function rowsLimit(fetch: number | string) {
+  const rows = Number(fetch);
+  if (!Number.isInteger(rows) || rows < 1 || rows > PAGE_FETCH_SIZES.at(-1)!) {
+    throw new Error(`not a page size: ${JSON.stringify(fetch)}`);
+  }
+  return sql.lit(rows);
+}
+
+/**
+ * A read asked with the actor whose statement is built and compiled once (per kind of caller,
+ * per set of values given: an optional filter left out is another statement, and per value of
+ * each name in `inlined`), not on every request: `facts` is built with placeholder values the
+ * first time; later calls only bind the values. The facts may use each value only as a query
+ * parameter, unchanged, except the `inlined` ones, which they get as they are (for a literal;
+ * their values must be few, as `rowsToFetch` makes a page's `limit`).
  */
 export function preparedRead<P extends Params, F extends Record<string, unknown>>(
   facts: (ex: Executor, orgId: string, params: P) => Facts<F>,
+  inlined: readonly (keyof P & string)[] = [],
 ): (params: P) => Question<F> {
   const compiled = new Map<
     string,
     { sql: string; bind: (values: Params) => unknown[]; names: string[] }
   >();
-  const prepare = (
-    ex: Executor,
-    kind: Caller['kind'],
-    platformReads: boolean,
-    given: readonly string[],
-  ) => {
+  const prepare = (ex: Executor, kind: Caller['kind'], platformReads: boolean, params: P) => {
+    const given = Object.keys(params);
     const names = new Proxy({} as P, {
-      get: (_, name) => (given.includes(String(name)) ? placeholder(String(name)) : undefined),
+      get: (_, name) => {
+        if (typeof name !== 'string' || !given.includes(name)) return undefined;
+        return inlined.includes(name) ? params[name] : placeholder(name);
+      },
     });
     const built = facts(ex, placeholder('$orgId'), names);
     const caller: Caller =
@@ -177,11 +202,12 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
     return { sql: query.sql, bind, names: Object.keys(built) };
   };
   return (params) => async (ex, caller, orgId, platformReads) => {
-    const given = Object.keys(params);
-    const key = `${caller.kind}:${platformReads}:${given.sort().join(',')}`;
+    const given = Object.keys(params).sort().join(',');
+    const shape = inlined.map((name) => params[name]).join(',');
+    const key = `${caller.kind}:${platformReads}:${given}:${shape}`;
     let statement = compiled.get(key);
     if (!statement) {
-      compiled.set(key, (statement = prepare(ex, caller.kind, platformReads, given)));
+      compiled.set(key, (statement = prepare(ex, caller.kind, platformReads, params)));
     }
     const values: Params = {
       ...params,

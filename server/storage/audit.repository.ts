@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { jsonArrayFrom } from 'kysely/helpers/postgres';
-import type { Fact } from './access.repository.js';
+import { rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import type { AuditEventRow, NewAuditEvent } from './schema.js';
 
@@ -25,7 +25,8 @@ export type AuditEventRecord = Omit<AuditEventRow, 'occurred_at'> & { occurred_a
 
 /**
  * The values a page of audit events is asked with, each used unchanged as a query parameter (see
- * `preparedRead`): the filters given, the keyset position and the number of rows.
+ * `preparedRead`): the filters given and the keyset position; and the number of rows, written
+ * into the statement (one of a few, see `rowsToFetch`).
  */
 export type AuditPage = {
   limit: string;
@@ -36,8 +37,9 @@ export type AuditPage = {
   beforeId?: string;
 };
 
-export function auditPage(filter: AuditFilter, limit: number, beforeId?: string): AuditPage {
-  const page: AuditPage = { limit: String(limit) };
+/** A page of at least `rows` rows (see `rowsToFetch`), filtered, before the position given. */
+export function auditPage(filter: AuditFilter, rows: number, beforeId?: string): AuditPage {
+  const page: AuditPage = { limit: String(rowsToFetch(rows)) };
   if (filter.action) page.action = filter.action;
   if (filter.actorId) page.actorId = filter.actorId;
   if (filter.targetUserId) page.targetUserId = filter.targetUserId;
@@ -58,7 +60,7 @@ export function auditPageFact(ex: Executor, orgId: string, page: AuditPage) {
     query = query.where('occurred_at', '>=', sql<Date>`${page.since}::timestamptz`);
   }
   if (page.beforeId !== undefined) query = query.where('id', '<', page.beforeId);
-  return jsonArrayFrom(
-    query.orderBy('id', 'desc').limit(sql<number>`${page.limit}::bigint`),
-  ) as Fact<AuditEventRecord[]>;
+  return jsonArrayFrom(query.orderBy('id', 'desc').limit(rowsLimit(page.limit))) as Fact<
+    AuditEventRecord[]
+  >;
 }

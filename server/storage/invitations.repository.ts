@@ -1,6 +1,6 @@
 import { sql, type Insertable } from 'kysely';
 import { jsonArrayFrom, jsonObjectFrom } from 'kysely/helpers/postgres';
-import type { Fact } from './access.repository.js';
+import { rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import { memberFact, type MemberRecord } from './members.repository.js';
 import type { Executor } from './database.js';
 import type { InvitationRow, InvitationStatus, InvitationsTable } from './schema.js';
@@ -95,8 +95,9 @@ export function invitationFact(ex: Executor, orgId: string, id: string) {
 }
 
 /**
- * A page of invitations in id order (the order they were made), as a fact. `expired` is a status
- * in storage, or a pending invitation whose time has passed at `now`.
+ * A page of invitations in id order (the order they were made), as a fact: at least `limit` rows
+ * (see `rowsToFetch`). `expired` is a status in storage, or a pending invitation whose time has
+ * passed at `now`.
  */
 export function invitationsPageFact(
   ex: Executor,
@@ -125,9 +126,9 @@ export function invitationsPageFact(
   if (afterId !== undefined) {
     query = query.where(sql<boolean>`i.id collate "C" > ${afterId} collate "C"`);
   }
-  return jsonArrayFrom(query.orderBy(sql`i.id collate "C"`).limit(limit)) as Fact<
-    InvitationRecord[]
-  >;
+  return jsonArrayFrom(
+    query.orderBy(sql`i.id collate "C"`).limit(rowsLimit(rowsToFetch(limit))),
+  ) as Fact<InvitationRecord[]>;
 }
 
 /** The pending invitation for this email (case-insensitively), whether or not its time passed. */

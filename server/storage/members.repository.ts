@@ -1,6 +1,6 @@
 import { sql, type Expression, type Insertable } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
-import { actorUserId, type Fact } from './access.repository.js';
+import { actorUserId, rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import { likePattern } from './like.js';
 import type { MembershipRow, MembershipsTable } from './schema.js';
@@ -77,7 +77,8 @@ export async function findOwner(ex: Executor, orgId: string): Promise<MemberReco
 /**
  * The values a page of members is asked with, each used unchanged as a query parameter (so the
  * statement can be compiled once per combination of filters, see `preparedRead`): the filters
- * given, the LIKE pattern made from `q`, the keyset position and the number of rows.
+ * given, the LIKE pattern made from `q` and the keyset position; and the number of rows, written
+ * into the statement (one of a few, see `rowsToFetch`).
  */
 export type MembersPage = {
   limit: string;
@@ -88,8 +89,9 @@ export type MembersPage = {
   afterUserId?: string;
 };
 
-export function membersPage(filter: MemberFilter, limit: number, afterUserId?: string) {
-  const page: MembersPage = { limit: String(limit) };
+/** A page of at least `rows` rows (see `rowsToFetch`), filtered, after the position given. */
+export function membersPage(filter: MemberFilter, rows: number, afterUserId?: string) {
+  const page: MembersPage = { limit: String(rowsToFetch(rows)) };
   if (filter.roleId !== undefined) page.roleId = filter.roleId;
   if (filter.status !== undefined) page.status = filter.status;
   if (filter.teamId !== undefined) page.teamId = filter.teamId;
@@ -149,7 +151,7 @@ function membersQuery(ex: Executor, orgId: string, page: MembersPage) {
   if (page.afterUserId !== undefined) {
     query = query.where(sql<boolean>`m.user_id collate "C" > ${page.afterUserId} collate "C"`);
   }
-  return query.orderBy(sql`m.user_id collate "C"`).limit(sql<number>`${page.limit}::bigint`);
+  return query.orderBy(sql`m.user_id collate "C"`).limit(rowsLimit(page.limit));
 }
 
 export async function insertMember(ex: Executor, row: Insertable<MembershipsTable>) {
