@@ -1,6 +1,9 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
+import { sql } from 'kysely';
 import { iso } from '../server/domain/representations.js';
+import { startTestService } from './support/context.js';
+import { createOrg } from './support/scenario.js';
 
 describe('timestamps are written as the contract spells them', () => {
   test('PostgreSQL’s UTC spelling becomes the same instant with milliseconds and Z, as Date writes it', () => {
@@ -25,5 +28,90 @@ describe('timestamps are written as the contract spells them', () => {
     expect(iso('2026-11-30T17:03:54.5+01:00')).toBe('2026-11-30T16:03:54.500Z');
     expect(iso(new Date('2026-11-30T16:03:54.123Z'))).toBe('2026-11-30T16:03:54.123Z');
     expect(iso('2026-11-30 16:03:54.123456+00')).toBe('2026-11-30T16:03:54.123Z');
+  });
+});
+
+describe('a page of members, written by the database, says what getMember says', () => {
+  // As in production: pages go out as the database wrote them (tests elsewhere validate responses
+  // against the contract, which sends them as values).
+  test('every field of every member, odd ones included, across pages', async () => {
+    const ctx = await startTestService({ production: true });
+    try {
+      const org = await createOrg(ctx);
+      const members = '/v1/organizations/{orgId}/members' as const;
+      const people = [
+        { userId: 'usr_quote', email: 'q@example.test', name: 'Zoë "Q" \\ O\'Brien 🚀' },
+        { userId: 'usr_noname', email: 'n@example.test' },
+        {
+          userId: 'usr_avatar',
+          email: 'a@example.test',
+          imageUrl: 'https://cdn.example.test/a.png',
+        },
+        { userId: 'usr_legacy', email: 'l@example.test', roleId: 'viewer' },
+      ];
+      for (const body of people) {
+        await org.owner.client.POST(members, { params: { path: { orgId: org.orgId } }, body });
+      }
+      const teams = [];
+      for (const name of ['Zeta', 'Alpha']) {
+        const { data } = await org.owner.client.POST('/v1/organizations/{orgId}/teams', {
+          params: { path: { orgId: org.orgId } },
+          body: { name },
+        });
+        teams.push(data!);
+      }
+      for (const team of teams) {
+        await org.owner.client.PUT('/v1/organizations/{orgId}/teams/{teamId}/members/{userId}', {
+          params: { path: { orgId: org.orgId, teamId: team.id, userId: 'usr_quote' } },
+          body: { role: 'member' },
+        });
+      }
+      await org.owner.client.PATCH('/v1/organizations/{orgId}/members/{userId}', {
+        params: { path: { orgId: org.orgId, userId: 'usr_noname' } },
+        body: { status: 'suspended' },
+      });
+      const db = ctx.service.database.db;
+      // Stored before the rule on image URLs; a time with microseconds (cut to milliseconds).
+      await sql`update memberships set image_url = 'javascript:alert(1)',
+        joined_at = '2026-01-02 03:04:05.678999+00' where user_id = 'usr_legacy'`.execute(db);
+
+      const seen = [];
+      let cursor: string | undefined;
+      do {
+        const url = new URL(`${ctx.url}/v1/organizations/${org.orgId}/members`);
+        url.searchParams.set('limit', '2');
+        if (cursor) url.searchParams.set('cursor', cursor);
+        const res = await fetch(url, { headers: { Authorization: `Bearer ${org.owner.key}` } });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+        const page = (await res.json()) as {
+          data: { userId: string }[];
+          nextCursor: string | null;
+        };
+        expect(page.data.length).toBeLessThanOrEqual(2);
+        seen.push(...page.data);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+
+      expect(seen.map((m) => m.userId).sort()).toEqual(
+        [org.owner.userId, ...people.map((p) => p.userId)].sort(),
+      );
+      for (const member of seen) {
+        const single = await org.owner.client.GET('/v1/organizations/{orgId}/members/{userId}', {
+          params: { path: { orgId: org.orgId, userId: member.userId } },
+        });
+        expect(member).toEqual(single.data);
+        // Field for field, in the same order.
+        expect(JSON.stringify(member)).toBe(JSON.stringify(single.data));
+      }
+      const legacy = seen.find((m) => m.userId === 'usr_legacy') as unknown as {
+        user: { imageUrl: string | null };
+        joinedAt: string;
+      };
+      expect(legacy.user.imageUrl).toBeNull();
+      expect(legacy.joinedAt).toBe('2026-01-02T03:04:05.678Z');
+    } finally {
+      await ctx.stop();
+    }
   });
 });

@@ -5,7 +5,8 @@ import {
   currentMemberFact,
   memberFact,
   membersPage,
-  membersPageFact,
+  nextMemberKeyFact,
+  renderedMembersFact,
   type MembersPage,
   updateMember,
   updateMemberWrite,
@@ -36,11 +37,13 @@ import {
 import { requireSeat } from './seats.js';
 import type { AuditChange } from './audit.js';
 import type { DomainDeps, RequestContext } from './context.js';
-import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
+import { decodeCursor, encodeCursor, keyString } from './cursor.js';
 import { AppError, invalid, notFound } from '../errors.js';
-import type { Member, MemberStatus, Page } from './model.js';
+import type { Member, MemberStatus } from './model.js';
 import { FORMER_OWNER_ROLE_ID, OWNER_ROLE_ID } from './permissions.js';
+import { JsonText, type RenderedPage } from './json-text.js';
 import { toMember } from './representations.js';
+import { RENDERABLE_URL } from './text.js';
 
 /**
  * What `If-Match` asked for: the versions the caller will accept (none matching means 412), or
@@ -152,7 +155,7 @@ export async function listMembers(
   ctx: RequestContext,
   orgId: string,
   query: ListMembersQuery,
-): Promise<Page<Member>> {
+): Promise<RenderedPage<Member>> {
   const after =
     query.cursor === undefined
       ? undefined
@@ -161,19 +164,23 @@ export async function listMembers(
     deps,
     ctx,
     orgId,
-    (_db, actor, { rows }) => {
+    (_db, actor, { members, lastKey }) => {
       requirePermission(actor, 'members:read');
-      return pageOf(rows, query.limit, toMember, (row) =>
-        encodeCursor('members', orgId, [row.user_id]),
-      );
+      return {
+        data: new JsonText<Member[]>(members),
+        nextCursor: lastKey === null ? null : encodeCursor('members', orgId, [lastKey]),
+      };
     },
-    askMembersPage(membersPage(query, query.limit + 1, after)),
+    askMembersPage(membersPage(query, query.limit, RENDERABLE_URL, after)),
   );
 }
 
 /** A page of members: one statement per combination of the filters given and page size. */
 const askMembersPage = preparedRead(
-  (ex, orgId, page: MembersPage) => ({ rows: membersPageFact(ex, orgId, page) }),
+  (ex, orgId, page: MembersPage) => ({
+    members: renderedMembersFact(ex, orgId, page),
+    lastKey: nextMemberKeyFact(ex, orgId, page),
+  }),
   ['limit'],
 );
 

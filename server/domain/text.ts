@@ -13,7 +13,11 @@ export function isStorableText(text: string): boolean {
   return !UNSTORABLE.test(text);
 }
 
-const RENDERABLE_URL = /^https?:\/\/[^\s/?#]+/;
+/**
+ * What an image URL must start with to be shown. PostgreSQL reads it too, and the same way (a
+ * page of members is written by the database): keep it to what both dialects share.
+ */
+export const RENDERABLE_URL = /^https?:\/\/[^\s/?#]+/;
 
 /**
  * A URL a client may render (an avatar): `https:` or `http:` only. The contract refuses any other

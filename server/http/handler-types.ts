@@ -1,6 +1,7 @@
 import type { operations } from '../../generated/api.js';
 import type { OperationId } from '../../generated/routes.js';
 import type { RequestContext } from '../domain/context.js';
+import type { JsonText } from '../domain/json-text.js';
 
 type Operation<K extends OperationId> = operations[K];
 
@@ -41,11 +42,14 @@ export interface HandlerInput<K extends OperationId> {
   origin: string;
 }
 
+/** A body as the contract types it, or with any of its fields as JSON text standing for it. */
+type Rendered<B> = B extends object ? { [F in keyof B]: B[F] | JsonText<B[F]> } : B;
+
 /** What a handler answers: one of the operation's documented success statuses and its body. */
 export type HandlerResult<K extends OperationId> = {
   [S in keyof Responses<K> & SuccessStatus]: {
     status: S;
-    body: ContentOf<Responses<K>[S]>;
+    body: Rendered<ContentOf<Responses<K>[S]>>;
     headers?: Record<string, string>;
     /** For operations answering with something other than JSON (YAML, HTML). */
     contentType?: string;

@@ -1,4 +1,4 @@
-import { sql, type Expression, type Insertable } from 'kysely';
+import { sql, type Expression, type Insertable, type RawBuilder } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { actorUserId, rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
@@ -77,11 +77,14 @@ export async function findOwner(ex: Executor, orgId: string): Promise<MemberReco
 /**
  * The values a page of members is asked with, each used unchanged as a query parameter (so the
  * statement can be compiled once per combination of filters, see `preparedRead`): the filters
- * given, the LIKE pattern made from `q` and the keyset position; and the number of rows, written
- * into the statement (one of a few, see `rowsToFetch`).
+ * given, the LIKE pattern made from `q`, the keyset position, the page's size and the pattern of
+ * an image URL the representation shows; and the number of rows read, written into the statement
+ * (one of a few, see `rowsToFetch`).
  */
 export type MembersPage = {
   limit: string;
+  size: string;
+  renderableUrl: string;
   roleId?: string;
   status?: string;
   teamId?: string;
@@ -89,9 +92,21 @@ export type MembersPage = {
   afterUserId?: string;
 };
 
-/** A page of at least `rows` rows (see `rowsToFetch`), filtered, after the position given. */
-export function membersPage(filter: MemberFilter, rows: number, afterUserId?: string) {
-  const page: MembersPage = { limit: String(rowsToFetch(rows)) };
+/**
+ * A page of `size` members, filtered, after the position given; an image URL is shown when it
+ * matches `renderableUrl` (a regular expression PostgreSQL reads as JavaScript does).
+ */
+export function membersPage(
+  filter: MemberFilter,
+  size: number,
+  renderableUrl: RegExp,
+  afterUserId?: string,
+) {
+  const page: MembersPage = {
+    limit: String(rowsToFetch(size + 1)),
+    size: String(size),
+    renderableUrl: renderableUrl.source,
+  };
   if (filter.roleId !== undefined) page.roleId = filter.roleId;
   if (filter.status !== undefined) page.status = filter.status;
   if (filter.teamId !== undefined) page.teamId = filter.teamId;
@@ -100,22 +115,52 @@ export function membersPage(filter: MemberFilter, rows: number, afterUserId?: st
   return page;
 }
 
+const utcMilliseconds = (column: RawBuilder<unknown>) =>
+  sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 /**
- * A page of members, as a fact asked together with the actor (see access.repository): the page's
- * rows first, then the teams of all of them in one grouped join (not one lookup per member).
+ * A page of members as JSON text in the contract's representation (what `toMember` makes of each
+ * one, field for field and in its order), written by PostgreSQL: a page of fifty is sent as it
+ * comes instead of being parsed into objects and stringified again. The page's rows first, then
+ * the teams of all of them in one grouped join (not one lookup per member). A fact asked together
+ * with the actor (see access.repository).
  */
-export function membersPageFact(ex: Executor, orgId: string, page: MembersPage) {
-  return sql<MemberRecord[]>`(
+export function renderedMembersFact(ex: Executor, orgId: string, page: MembersPage) {
+  const p = (column: string) => sql.ref(`p.${column}`);
+  return sql<string>`(
     with page as (${membersQuery(ex, orgId, page)}),
+    kept as (select * from page order by user_id collate "C" limit ${page.size}::bigint),
     teams_of as (
-      select tm.user_id, json_agg(${teamEntry} order by ${teamOrder}) as teams
+      select tm.user_id,
+        json_agg((select e from (select t.id, t.name, tm.role) e) order by ${teamOrder}) as teams
       from ${teamsJoin}
-      where tm.org_id = ${orgId} and tm.user_id in (select user_id from page)
+      where tm.org_id = ${orgId} and tm.user_id in (select user_id from kept)
       group by tm.user_id)
-    select coalesce(json_agg(agg order by agg.user_id collate "C"), '[]'::json)
-    from (select p.*, coalesce(o.teams, '[]'::json) as teams
-          from page p left join teams_of o on o.user_id = p.user_id) agg
-  )` as Fact<MemberRecord[]>;
+    select '[' || coalesce(string_agg(row_to_json(x)::text, ',' order by x."userId" collate "C"), '') || ']'
+    from (
+      select ${p('org_id')} as "organizationId", ${p('user_id')} as "userId",
+        (select u from (select ${p('user_id')} as id, ${p('email')} as email, ${p('name')} as name,
+          case when ${p('image_url')} ~ ${page.renderableUrl} then ${p('image_url')} end as "imageUrl") u)
+          as "user",
+        (select r from (select ${p('role_id')} as id, ${p('role_name')} as name,
+          ${p('role_permissions')} as permissions) r) as role,
+        ${p('status')} as status,
+        coalesce(o.teams, '[]'::json) as teams,
+        ${utcMilliseconds(p('joined_at'))} as "joinedAt",
+        ${utcMilliseconds(p('updated_at'))} as "updatedAt",
+        ${p('version')} as version
+      from kept p left join teams_of o on o.user_id = p.user_id) x
+  )` as Fact<string>;
+}
+
+/** The key the next page starts after (the last of this one), or null when none follows. */
+export function nextMemberKeyFact(ex: Executor, orgId: string, page: MembersPage) {
+  const keys = membersQuery(ex, orgId, page).clearSelect().select('m.user_id');
+  return sql<string | null>`(
+    select case when count(*) > ${page.size}::bigint
+      then (array_agg(k.user_id order by k.user_id collate "C"))[${page.size}::int] end
+    from (${keys}) k
+  )` as Fact<string | null>;
 }
 
 /** Members ordered by user id (bytewise), after the keyset position given. */
