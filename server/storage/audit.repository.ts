@@ -48,7 +48,10 @@ export function auditPage(filter: AuditFilter, rows: number, beforeId?: string):
   return page;
 }
 
-/** Newest first, by id (ULIDs sort by time), before the keyset position given; as a fact. */
+/**
+ * Newest first, by id compared bytewise (ULIDs sort by time; the index `audit_events_keyset`),
+ * before the keyset position given; as a fact.
+ */
 export function auditPageFact(ex: Executor, orgId: string, page: AuditPage) {
   let query = ex.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
   if (page.action !== undefined) query = query.where('action', '=', page.action);
@@ -59,8 +62,10 @@ export function auditPageFact(ex: Executor, orgId: string, page: AuditPage) {
   if (page.since !== undefined) {
     query = query.where('occurred_at', '>=', sql<Date>`${page.since}::timestamptz`);
   }
-  if (page.beforeId !== undefined) query = query.where('id', '<', page.beforeId);
-  return jsonArrayFrom(query.orderBy('id', 'desc').limit(rowsLimit(page.limit))) as Fact<
-    AuditEventRecord[]
-  >;
+  if (page.beforeId !== undefined) {
+    query = query.where(sql<boolean>`id collate "C" < ${page.beforeId} collate "C"`);
+  }
+  return jsonArrayFrom(
+    query.orderBy(sql`id collate "C" desc`).limit(rowsLimit(page.limit)),
+  ) as Fact<AuditEventRecord[]>;
 }

@@ -9,6 +9,7 @@ import * as rateLimits from './migrations/0003-rate-limits.js';
 import * as idempotencyCommitted from './migrations/0004-idempotency-committed.js';
 import * as release2 from './migrations/0005-release-2.js';
 import * as accessDecisions from './migrations/0006-access-decisions.js';
+import * as auditKeyset from './migrations/0009-audit-keyset.js';
 import * as invitations from './migrations/0007-invitations.js';
 import * as webhooks from './migrations/0008-webhooks.js';
 import { classifyDatabaseError } from './database-errors.js';
@@ -176,6 +177,7 @@ const migrations: Record<string, Migration> = {
   '0006-access-decisions': accessDecisions,
   '0007-invitations': invitations,
   '0008-webhooks': webhooks,
+  '0009-audit-keyset': auditKeyset,
 };
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */

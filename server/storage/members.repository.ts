@@ -33,8 +33,8 @@ function membershipsWithRoles(ex: Executor, orgId: string) {
     .where('m.org_id', '=', orgId);
 }
 
-/** A member's teams as its representation lists them: by name, then id. */
-const teamEntry = sql`json_build_object('id', t.id, 'name', t.name, 'role', tm.role)`;
+/** A member's teams as its representation lists them (id, name, role), by name, then id. */
+const teamEntry = sql`(select e from (select t.id, t.name, tm.role) e)`;
 const teamOrder = sql`t.name, t.id`;
 const teamsJoin = sql`team_members tm join teams t on t.org_id = tm.org_id and t.id = tm.team_id`;
 
@@ -132,7 +132,7 @@ export function renderedMembersFact(ex: Executor, orgId: string, page: MembersPa
     kept as (select * from page order by user_id collate "C" limit ${page.size}::bigint),
     teams_of as (
       select tm.user_id,
-        json_agg((select e from (select t.id, t.name, tm.role) e) order by ${teamOrder}) as teams
+        json_agg(${teamEntry} order by ${teamOrder}) as teams
       from ${teamsJoin}
       where tm.org_id = ${orgId} and tm.user_id in (select user_id from kept)
       group by tm.user_id)

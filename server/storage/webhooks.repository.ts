@@ -365,7 +365,7 @@ export async function queueState(db: Db): Promise<{ depth: number; nextDueAt: Da
 // ---------------------------------------------------------------------------------------------
 // The event stream
 
-/** The organization's events after `afterId`, oldest first. */
+/** The organization's events after `afterId`, oldest first (by id, compared bytewise). */
 export async function listEventsAfter(
   ex: Executor,
   orgId: string,
@@ -374,7 +374,13 @@ export async function listEventsAfter(
   limit: number,
 ): Promise<AuditEventRow[]> {
   let query = ex.selectFrom('audit_events').selectAll().where('org_id', '=', orgId);
-  if (afterId !== undefined) query = query.where('id', '>', afterId);
+  if (afterId !== undefined) {
+    query = query.where(sql<boolean>`id collate "C" > ${afterId} collate "C"`);
+  }
   if (types !== undefined && types.length > 0) query = query.where('action', 'in', types);
-  return query.orderBy('id').limit(limit).execute();
+  // Bytewise, as the index `audit_events_keyset` orders an organization's events.
+  return query
+    .orderBy(sql`id collate "C"`)
+    .limit(limit)
+    .execute();
 }
