@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { sql } from 'kysely';
 import { createOrganization } from '../server/domain/organizations.service.js';
 import { systemClock, ulidIds } from '../server/ids.js';
+import { auditPage, auditPageFact } from '../server/storage/audit.repository.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../server/storage/database.js';
 import { onPostgres, scratchDatabase } from './support/database.js';
 
@@ -91,3 +92,40 @@ describe(`the schema holds the invariants it can (${onPostgres ? 'PostgreSQL' : 
     expect(ghost).toEqual([]);
   });
 });
+
+const onPostgresOnly = onPostgres ? describe : describe.skip;
+
+onPostgresOnly('a page of the audit trail reads its own organization’s events only', () => {
+  // An organization holding most of the trail, and another whose events are all newer: a plan
+  // reading everyone's newest events by the primary key would skip the other's to find its own.
+  test('its first page reads no other organization’s events, however the trail is shared', async () => {
+    const other = await createOrganization(
+      { db: database.db, clock: systemClock, ids: ulidIds() },
+      { credential: { kind: 'platform' }, requestId: 'storage-test' },
+      { name: 'Busy', slug: 'busy', owner: { userId: 'busy-owner', email: 'b@example.test' } },
+    );
+    const insert = (org: string, prefix: string, count: number) =>
+      sql`insert into audit_events (id, org_id, action, actor_type, request_id, occurred_at)
+          select ${prefix} || lpad(i::text, 8, '0'), ${org}, 'member.role_changed', 'platform',
+                 'seed', now()
+          from generate_series(1, ${count}::int) i`.execute(database.db);
+    await insert(orgId, 'evt_0', 30_000);
+    await insert(other.organization.id, 'evt_9', 3_000);
+    await sql`analyze audit_events`.execute(database.db);
+
+    const page = auditPageFact(database.db, orgId, auditPage({}, 51));
+    const { rows } = await sql<{
+      'QUERY PLAN': PlanNode[];
+    }>`explain (analyze, format json) select ${page} as page`.execute(database.db);
+    const removed = (node: PlanNode): number =>
+      (node['Rows Removed by Filter'] ?? 0) +
+      (node.Plans ?? []).reduce((n, p) => n + removed(p), 0);
+    expect(removed(rows[0]!['QUERY PLAN'][0]!.Plan)).toBe(0);
+  });
+});
+
+interface PlanNode {
+  Plan: PlanNode;
+  Plans?: PlanNode[];
+  'Rows Removed by Filter'?: number;
+}
