@@ -26,9 +26,9 @@ export function send(res: Response, answer: Answer, asValues = false) {
   else if (answer.contentType && !answer.contentType.startsWith('application/json')) {
     if (typeof answer.body === 'string') res.type(answer.contentType).send(answer.body);
     else res.type(answer.contentType).json(answer.body);
-  } else if (!asValues && hasJsonText(answer.body)) {
-    res.type('application/json').send(jsonWithText(answer.body));
-  } else res.json(asValues && hasJsonText(answer.body) ? valuesOf(answer.body) : answer.body);
+  } else if (!hasJsonText(answer.body)) res.json(answer.body);
+  else if (asValues) res.json(valuesOf(answer.body));
+  else res.type('application/json').send(jsonWithText(answer.body));
 }
 
 function hasJsonText(body: unknown): body is Record<string, unknown> {
