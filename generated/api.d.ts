@@ -197,6 +197,11 @@ export interface paths {
      *     (`On-Behalf-Of`; without it, `403 ON_BEHALF_OF_REQUIRED`).
      *
      *     **Suspended members:** a suspended member's API keys are refused with `403 MEMBER_SUSPENDED`.
+     *
+     *     **Freshness:** a page shows every change committed before the request. A page asked again
+     *     while the organization is unchanged is not rendered again: the same statement that
+     *     authenticates you tells the service whether the organization changed since it rendered the
+     *     page (`Cache-Control: no-cache` has it rendered anew all the same).
      */
     get: operations['listMembers'];
     put?: never;
@@ -5999,6 +6004,14 @@ export interface components {
      */
     SearchQuery: string;
     /**
+     * @description With the `no-cache` directive the page is rendered anew. Without it, a page the serving process
+     *     rendered before may be sent again, but only when the database, in the statement that
+     *     authenticates you, says that the organization has not changed since it was rendered: the answer
+     *     is the same either way. For measuring the rendering itself, or to rule kept pages out.
+     * @example no-cache
+     */
+    CacheControl: string;
+    /**
      * @description The user id of the member, exactly as your identity provider issued it: 1–255 characters
      *     from `A–Z a–z 0–9 . _ ~ @ | : + = -`.
      *
@@ -6528,6 +6541,14 @@ export interface operations {
          * @example auth0|654a2f4d1b3c4e9a8d2f3c1b
          */
         'On-Behalf-Of'?: components['parameters']['OnBehalfOf'];
+        /**
+         * @description With the `no-cache` directive the page is rendered anew. Without it, a page the serving process
+         *     rendered before may be sent again, but only when the database, in the statement that
+         *     authenticates you, says that the organization has not changed since it was rendered: the answer
+         *     is the same either way. For measuring the rendering itself, or to rule kept pages out.
+         * @example no-cache
+         */
+        'Cache-Control'?: components['parameters']['CacheControl'];
       };
       path: {
         /**

@@ -19,6 +19,8 @@ export interface Config {
   publicUrl?: string | undefined;
   /** Connections to PostgreSQL this process keeps at most. */
   databasePoolSize: number;
+  /** Characters of rendered pages of members this process keeps (PAGE_CACHE_MB; 0: none). */
+  pageCacheChars: number;
   /** How long connecting to PostgreSQL, or waiting for a free connection, may take. */
   databaseConnectTimeoutMs: number;
   /** How long a client may take to send a request's headers (408 after). */
@@ -122,6 +124,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     production: env.NODE_ENV === 'production',
     databasePoolSize: integer('DATABASE_POOL_SIZE', env.DATABASE_POOL_SIZE, 10, 1000, 1),
+    pageCacheChars: integer('PAGE_CACHE_MB', env.PAGE_CACHE_MB, 16, 4096) * 1_000_000,
     databaseConnectTimeoutMs: integer(
       'DATABASE_CONNECT_TIMEOUT_MS',
       env.DATABASE_CONNECT_TIMEOUT_MS,

@@ -8,12 +8,13 @@ import { loadDocuments } from './documents.js';
 import { hashSecret, newSecret } from './infra/secrets.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './infra/metrics.js';
+import { RevisionCache } from './infra/revision-cache.js';
 import { jwtVerifier } from './infra/tokens.js';
 import { UsageRecorder } from './infra/usage.js';
 import { startWebhooks } from './infra/webhooks-runtime.js';
 import { listen, type DrainResult } from './http/server.js';
 import { systemClock, ulidIds } from './ids.js';
-import type { Clock } from './domain/context.js';
+import type { Clock, KeptMembersPage } from './domain/context.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from './storage/database.js';
 import { classifyDatabaseError } from './storage/database-errors.js';
 import {
@@ -105,7 +106,15 @@ export async function startService(
   });
   try {
     await migrateToLatest(database.db);
-    const deps = { db: database.db, clock: options.clock ?? systemClock, ids: ulidIds() };
+    const deps = {
+      db: database.db,
+      clock: options.clock ?? systemClock,
+      ids: ulidIds(),
+      membersPages: new RevisionCache<KeptMembersPage>(
+        config.pageCacheChars,
+        (page) => page.text.length + (page.lastKey?.length ?? 0),
+      ),
+    };
     const file = credentialsFile(database, config);
     const saved = readSaved(file);
 

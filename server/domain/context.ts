@@ -1,5 +1,6 @@
 import type { Caller } from '../storage/access.repository.js';
 import type { Db } from '../storage/database.js';
+import type { RevisionCache } from '../infra/revision-cache.js';
 
 /**
  * What a request presented, before the database is asked: a member's API key (by its hash), the
@@ -54,4 +55,12 @@ export interface DomainDeps {
   webhookUrls?: WebhookUrlCheck | undefined;
   /** Wakes the requests waiting for events; without it nothing waits. */
   events?: EventWaiter | undefined;
+  /** Pages of members rendered before, by the organization's revision; without it none is kept. */
+  membersPages?: RevisionCache<KeptMembersPage> | undefined;
+}
+
+/** A page of members as the database rendered it, and the key the next page starts after. */
+export interface KeptMembersPage {
+  text: string;
+  lastKey: string | null;
 }

@@ -21,7 +21,11 @@ import {
   touchRolesWrite,
 } from '../storage/roles.repository.js';
 import { sql } from 'kysely';
-import { preparedRead } from '../storage/access.repository.js';
+import {
+  organizationRevision,
+  preparedRead,
+  unlessAtRevision,
+} from '../storage/access.repository.js';
 import { touchTeams } from '../storage/teams.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
 import {
@@ -36,7 +40,7 @@ import {
 } from './access.js';
 import { requireSeat } from './seats.js';
 import type { AuditChange } from './audit.js';
-import type { DomainDeps, RequestContext } from './context.js';
+import type { DomainDeps, KeptMembersPage, RequestContext } from './context.js';
 import { decodeCursor, encodeCursor, keyString } from './cursor.js';
 import { AppError, invalid, notFound } from '../errors.js';
 import type { Member, MemberStatus } from './model.js';
@@ -147,9 +151,15 @@ export async function getCurrentMember(
 export interface ListMembersQuery extends MemberFilter {
   limit: number;
   cursor?: string;
+  /** Render the page even when one kept from the organization's current revision could be sent. */
+  renderAnew?: boolean;
 }
 
-/** One statement: the actor, tenancy and the page with each member's role and teams. */
+/**
+ * One statement: the actor, tenancy and the page with each member's role and teams. A page this
+ * process rendered before is sent again when the database says, in that statement, that the
+ * organization is still at the revision it was rendered at (and is rendered anew otherwise).
+ */
 export async function listMembers(
   deps: DomainDeps,
   ctx: RequestContext,
@@ -160,26 +170,43 @@ export async function listMembers(
     query.cursor === undefined
       ? undefined
       : keyString(decodeCursor(query.cursor, 'members', orgId), 0);
+  const page = membersPage(query, query.limit, RENDERABLE_URL, after);
+  const cacheKey = `${orgId} ${JSON.stringify(page)}`;
+  const kept = query.renderAnew ? undefined : deps.membersPages?.get(cacheKey);
   return readInOrganization(
     deps,
     ctx,
     orgId,
-    (_db, actor, { members, lastKey }) => {
+    (_db, actor, { revision, members, lastKey }) => {
       requirePermission(actor, 'members:read');
+      let rendered: KeptMembersPage;
+      if (members !== null) {
+        rendered = { text: members, lastKey };
+        deps.membersPages?.set(cacheKey, revision, rendered);
+      } else if (kept) {
+        rendered = kept.value; // the organization is still at the revision it was rendered at
+      } else {
+        throw new Error('a page of members was neither rendered nor kept');
+      }
       return {
-        data: new JsonText<Member[]>(members),
-        nextCursor: lastKey === null ? null : encodeCursor('members', orgId, [lastKey]),
+        data: new JsonText<Member[]>(rendered.text),
+        nextCursor:
+          rendered.lastKey === null ? null : encodeCursor('members', orgId, [rendered.lastKey]),
       };
     },
-    askMembersPage(membersPage(query, query.limit, RENDERABLE_URL, after)),
+    askMembersPage({ ...page, keptRevision: kept?.revision ?? '' }),
   );
 }
 
-/** A page of members: one statement per combination of the filters given and page size. */
+/**
+ * A page of members: one statement per combination of the filters given and page size. The page
+ * is rendered unless the organization is at `keptRevision` (see `unlessAtRevision`).
+ */
 const askMembersPage = preparedRead(
-  (ex, orgId, page: MembersPage) => ({
-    members: renderedMembersFact(ex, orgId, page),
-    lastKey: nextMemberKeyFact(ex, orgId, page),
+  (ex, orgId, page: MembersPage & { keptRevision: string }) => ({
+    revision: organizationRevision(orgId),
+    members: unlessAtRevision(orgId, page.keptRevision, renderedMembersFact(ex, orgId, page)),
+    lastKey: unlessAtRevision(orgId, page.keptRevision, nextMemberKeyFact(ex, orgId, page)),
   }),
   ['limit'],
 );

@@ -76,6 +76,13 @@ export function parseIfMatch(header: string | undefined): Precondition {
   return { acceptedVersions };
 }
 
+/** `Cache-Control`: whether its directives include `no-cache` (any case; other directives ignored). */
+export function asksNoCache(header: string | undefined): boolean {
+  return (
+    header !== undefined && header.split(',').some((d) => d.trim().toLowerCase() === 'no-cache')
+  );
+}
+
 /** `since`: a real instant between years 1 and 9999 (both databases store those). */
 export function parseSince(value: string): Date {
   const date = new Date(value);
@@ -271,7 +278,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
       return { status: 200, body: organization, headers: { ETag: etag(organization.version) } };
     },
 
-    listMembers: async ({ ctx, params, query }) => ({
+    listMembers: async ({ ctx, params, query, headers }) => ({
       status: 200,
       body: await members.listMembers(deps, ctx, params.orgId, {
         limit: query.limit ?? 50,
@@ -280,6 +287,7 @@ export function createHandlers(deps: HandlerDeps): Handlers {
         status: query.status,
         teamId: query.teamId,
         q: query.q,
+        renderAnew: asksNoCache(headers['Cache-Control']),
       }),
     }),
     addMember: async ({ ctx, params, body }) => {

@@ -42,6 +42,7 @@ export function operations(handlers: Handlers, deps: OperationDeps): RequestHand
         query: req.query,
         body: req.body,
         headers: {
+          'Cache-Control': req.get('cache-control'),
           'If-Match': req.get('if-match'),
           'Idempotency-Key': req.get('idempotency-key'),
           'X-Request-Id': req.get('x-request-id'),

@@ -230,10 +230,11 @@ interface Dates {
 /**
  * Locks the organization for a change, but only for a caller entitled to contend for it: a key of
  * one of its members or such a member by token (checked before the lock is taken), or the platform
- * key. Every write inside
- * one organization takes this lock first, so writes to one organization are serialized and its
- * invariants (one owner, role assignments against live roles) cannot be raced. FOR NO KEY UPDATE
- * leaves foreign-key checks from other tables unblocked. False when nothing was locked.
+ * key. Every write inside one organization takes this lock first, so writes to one organization
+ * are serialized and its invariants (one owner, role assignments against live roles) cannot be
+ * raced. Taking it raises the organization's revision, in the change's transaction (see
+ * `unlessAtRevision`). The update's row lock (FOR NO KEY UPDATE) leaves foreign-key checks from
+ * other tables unblocked. False when nothing was locked.
  */
 export async function lockOrganizationFor(
   ex: Executor,
@@ -248,9 +249,21 @@ export async function lockOrganizationFor(
         : sql``;
   const { rows } = await executeNamed(
     ex,
-    sql`select o.id from organizations o where o.id = ${orgId} ${member} for no key update of o`,
+    sql`update organizations o set revision = o.revision + 1 where o.id = ${orgId} ${member} returning o.id`,
   );
   return rows.length > 0;
+}
+
+/** Inside a fact: the organization's revision, as text. */
+export const organizationRevision = (orgId: string) =>
+  sql<string>`(select revision::text from organizations where id = ${orgId})`;
+
+/**
+ * A fact computed only when the organization is not at the revision given, else null: a page
+ * the service kept from that revision is the page still (every change raises the revision).
+ */
+export function unlessAtRevision<T>(orgId: string, revision: string, fact: Fact<T>) {
+  return sql<T | null>`case when ${organizationRevision(orgId)} = ${revision} then null else (${fact}) end`;
 }
 
 /** Whether a key with this hash exists at all (to tell 401 from 404 after a refused lock). */

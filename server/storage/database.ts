@@ -10,6 +10,7 @@ import * as idempotencyCommitted from './migrations/0004-idempotency-committed.j
 import * as release2 from './migrations/0005-release-2.js';
 import * as accessDecisions from './migrations/0006-access-decisions.js';
 import * as auditKeyset from './migrations/0009-audit-keyset.js';
+import * as organizationRevision from './migrations/0010-organization-revision.js';
 import * as invitations from './migrations/0007-invitations.js';
 import * as webhooks from './migrations/0008-webhooks.js';
 import { classifyDatabaseError } from './database-errors.js';
@@ -178,6 +179,7 @@ const migrations: Record<string, Migration> = {
   '0007-invitations': invitations,
   '0008-webhooks': webhooks,
   '0009-audit-keyset': auditKeyset,
+  '0010-organization-revision': organizationRevision,
 };
 
 /** Brings the schema up to date; safe to run from several processes at once on PostgreSQL. */

@@ -122,7 +122,9 @@ const utcMilliseconds = (column: RawBuilder<unknown>) =>
  * A page of members as JSON text in the contract's representation (what `toMember` makes of each
  * one, field for field and in its order), written by PostgreSQL: a page of fifty is sent as it
  * comes instead of being parsed into objects and stringified again. The page's rows first, then
- * the teams of all of them in one grouped join (not one lookup per member). A fact asked together
+ * the teams of all of them in one grouped join (not one lookup per member), found by member through
+ * an array of the page's ids: as `in (select …)`, PostgreSQL read every team membership of the
+ * organization and kept the page's. A fact asked together
  * with the actor (see access.repository).
  */
 export function renderedMembersFact(ex: Executor, orgId: string, page: MembersPage) {
@@ -134,7 +136,7 @@ export function renderedMembersFact(ex: Executor, orgId: string, page: MembersPa
       select tm.user_id,
         json_agg(${teamEntry} order by ${teamOrder}) as teams
       from ${teamsJoin}
-      where tm.org_id = ${orgId} and tm.user_id in (select user_id from kept)
+      where tm.org_id = ${orgId} and tm.user_id = any(array(select user_id from kept))
       group by tm.user_id)
     select '[' || coalesce(string_agg(row_to_json(x)::text, ',' order by x."userId" collate "C"), '') || ']'
     from (

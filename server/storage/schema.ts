@@ -15,6 +15,8 @@ export interface OrganizationsTable {
   updated_at: Timestamp;
   version: Generated<number>;
   max_members: ColumnType<number | null, number | null | undefined, number | null>;
+  /** Raised by every change to the organization (see `lockOrganizationFor`); read as text. */
+  revision: ColumnType<string, never, never>;
 }
 
 export interface RolesTable {
