@@ -14,7 +14,16 @@ afterAll(async () => {
 
 const membersPath = '/v1/organizations/{orgId}/members' as const;
 
-async function page(org: TestOrg, query: { limit?: number; cursor?: string } = {}) {
+async function page(
+  org: TestOrg,
+  query: {
+    limit?: number;
+    cursor?: string;
+    role?: string;
+    status?: 'active' | 'suspended';
+    q?: string;
+  } = {},
+) {
   const { data, error } = await org.owner.client.GET(membersPath, {
     params: { path: { orgId: org.orgId }, query },
   });
@@ -42,7 +51,9 @@ describe('a page of members sent again', () => {
       params: { path: { orgId: org.orgId }, header: { 'Cache-Control': 'max-age=0, No-Cache' } },
     });
     expect(memberOf(fresh.data!, dev.userId)!.user.name).toBe('Renamed');
-    await sql`update organizations set revision = revision + 1 where id = ${org.orgId}`.execute(db);
+    await sql`update organizations set revision = gen_random_uuid() where id = ${org.orgId}`.execute(
+      db,
+    );
     expect(memberOf(await page(org), dev.userId)!.user.name).toBe('Renamed');
   });
 
@@ -114,6 +125,26 @@ describe('a page of members sent again', () => {
     );
   });
 
+  test('shows a product permission given to a built-in role, and taken back, on the next page (a change outside any one organization)', async () => {
+    const org = await createOrg(ctx);
+    const dev = await addActor(ctx, org, 'member');
+    const permissionsOf = async () => memberOf(await page(org), dev.userId)!.role.permissions;
+    const id = `pages${Math.floor(Math.random() * 1e9)}:read`;
+    expect(await permissionsOf()).not.toContain(id);
+    const put = (includedIn: 'member'[]) =>
+      ctx.platform.PUT('/v1/permissions/{permissionId}', {
+        params: { path: { permissionId: id } },
+        body: { description: 'Read pages.', includedIn },
+      });
+    expect((await put(['member'])).response.status).toBe(201);
+    expect(await permissionsOf()).toContain(id);
+    expect((await put([])).response.status).toBe(200);
+    expect(await permissionsOf()).not.toContain(id);
+    await ctx.platform.DELETE('/v1/permissions/{permissionId}', {
+      params: { path: { permissionId: id } },
+    });
+  });
+
   test('is refused to a caller who may no longer read members', async () => {
     const org = await createOrg(ctx);
     const reader = await addActor(ctx, org, 'viewer');
@@ -139,6 +170,22 @@ describe('a page of members sent again', () => {
     expect(await page(org, { limit: 2, cursor: first.nextCursor! })).toEqual(second);
     expect(second.data.map((m) => m.userId)).not.toEqual(first.data.map((m) => m.userId));
     expect(second.nextCursor).toBeNull();
+  });
+});
+
+describe('a page of members asked with filters', () => {
+  test('is kept by its filters: a filtered page is never an unfiltered one, nor another filter’s', async () => {
+    const org = await createOrg(ctx);
+    const viewer = await addActor(ctx, org, 'viewer', 'usr_pagecache_viewer');
+    const member = await addActor(ctx, org, 'member', 'usr_pagecache_member');
+    const ids = async (query: Parameters<typeof page>[1]) =>
+      (await page(org, query)).data.map((m) => m.userId).sort();
+    expect(await ids({})).toEqual([org.owner.userId, member.userId, viewer.userId].sort());
+    expect(await ids({ role: 'viewer' })).toEqual([viewer.userId]);
+    expect(await ids({ role: 'member' })).toEqual([member.userId]);
+    expect(await ids({ q: 'pagecache_m' })).toEqual([member.userId]);
+    expect(await ids({ status: 'suspended' })).toEqual([]);
+    expect(await ids({ role: 'viewer' })).toEqual([viewer.userId]);
   });
 });
 

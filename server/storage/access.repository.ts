@@ -232,7 +232,7 @@ interface Dates {
  * one of its members or such a member by token (checked before the lock is taken), or the platform
  * key. Every write inside one organization takes this lock first, so writes to one organization
  * are serialized and its invariants (one owner, role assignments against live roles) cannot be
- * raced. Taking it raises the organization's revision, in the change's transaction (see
+ * raced. Taking it gives the organization a new revision, in the change's transaction (see
  * `unlessAtRevision`). The update's row lock (FOR NO KEY UPDATE) leaves foreign-key checks from
  * other tables unblocked. False when nothing was locked.
  */
@@ -249,7 +249,7 @@ export async function lockOrganizationFor(
         : sql``;
   const { rows } = await executeNamed(
     ex,
-    sql`update organizations o set revision = o.revision + 1 where o.id = ${orgId} ${member} returning o.id`,
+    sql`update organizations o set revision = gen_random_uuid() where o.id = ${orgId} ${member} returning o.id`,
   );
   return rows.length > 0;
 }
@@ -260,7 +260,7 @@ export const organizationRevision = (orgId: string) =>
 
 /**
  * A fact computed only when the organization is not at the revision given, else null: a page
- * the service kept from that revision is the page still (every change raises the revision).
+ * the service kept from that revision is the page still (every change gives a new revision).
  */
 export function unlessAtRevision<T>(orgId: string, revision: string, fact: Fact<T>) {
   return sql<T | null>`case when ${organizationRevision(orgId)} = ${revision} then null else (${fact}) end`;

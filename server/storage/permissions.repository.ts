@@ -89,7 +89,10 @@ export async function countCustomRolesHolding(ex: Executor, id: string): Promise
 
 /**
  * Gives (or takes) a permission to the built-in roles named, in every organization, stepping
- * their versions and their members' (their representations changed).
+ * their versions and their members' (their representations changed), and giving every
+ * organization a new revision (its pages of members changed; see `lockOrganizationFor`). The
+ * organizations are locked first, as a change inside one organization takes its lock before it
+ * writes: this change then never holds a row such a change waits for while it waits for its lock.
  */
 export async function setInBuiltInRoles(
   ex: Executor,
@@ -97,6 +100,9 @@ export async function setInBuiltInRoles(
   change: { add: readonly string[]; remove: readonly string[] },
   now: Date,
 ) {
+  if (change.add.length + change.remove.length > 0) {
+    await sql`update organizations set revision = gen_random_uuid()`.execute(ex);
+  }
   if (change.add.length > 0) {
     await sql`
       update roles set permissions = array_append(permissions, ${id}), version = version + 1,

@@ -15,7 +15,7 @@ export interface OrganizationsTable {
   updated_at: Timestamp;
   version: Generated<number>;
   max_members: ColumnType<number | null, number | null | undefined, number | null>;
-  /** Raised by every change to the organization (see `lockOrganizationFor`); read as text. */
+  /** A new random id at every change to the organization (see `lockOrganizationFor`). */
   revision: ColumnType<string, never, never>;
 }
 
