@@ -1,4 +1,12 @@
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { RequestListener } from 'node:http';
+import express, {
+  type ErrorRequestHandler,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import { AppError } from '../errors.js';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from '../infra/tokens.js';
@@ -37,35 +45,72 @@ const BODY_LIMIT = '64kb';
  * Builds the service as a few named stages, in order: security headers → `requestContext` →
  * (`metricsAccess` for /metrics) → `identify` → `rateLimit` → parsers → the contract's validator →
  * `operation` (every route from the contract's route table) → `errorHandler`. No stage calls into
- * another; consecutive stages run as one Express middleware (`stages`).
+ * another; consecutive stages run as one Express middleware (`stages`). A request to the API
+ * (`/v1/…`, `/access/v1/…`) enters its stages directly (`enterStages`), not through Express's
+ * router, whose layers it would pass all the same.
  */
-export function createApp(deps: AppDeps): express.Express {
+export function createApp(deps: AppDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
   exactRouting(app);
-  app.use(
-    stages(
-      securityHeaders(),
-      requestContext(deps.logger, (...a) => deps.metrics.requestFinished(...a)),
-    ),
+  const first = stages(
+    securityHeaders(),
+    requestContext(deps.logger, (...a) => deps.metrics.requestFinished(...a)),
   );
+  const api = stages(
+    refuseDuplicateCredentials,
+    identify(deps.platformKeyHash, deps.tokens),
+    rateLimit(deps.usage, (kind) => deps.metrics.rateLimited(kind)),
+    requireMediaType,
+    express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }),
+    refuseUnstorableText,
+    ...contractValidator(deps.document.json, deps.validateResponses),
+    operations(createHandlers(deps), deps),
+  );
+  const problems = errorHandler(deps.logger, refusalsOf(deps.document.json));
+  app.use(first);
   app.use('/metrics', metricsAccess(deps.platformKeyHash, deps.metricsPublic));
-  app.use(
-    stages(
-      refuseDuplicateCredentials,
-      identify(deps.platformKeyHash, deps.tokens),
-      rateLimit(deps.usage, (kind) => deps.metrics.rateLimited(kind)),
-      requireMediaType,
-      express.json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }),
-      refuseUnstorableText,
-      ...contractValidator(deps.document.json, deps.validateResponses),
-      operations(createHandlers(deps), deps),
-    ),
-  );
-  app.use(errorHandler(deps.logger, refusalsOf(deps.document.json)));
-  return app;
+  app.use(api);
+  app.use(problems);
+  return enterStages(app, stages(first, api), problems);
+}
+
+/**
+ * The service's request listener: a request whose path is the API's (written as a path, not in
+ * absolute form) is made an Express request and response as `app.handle` and its router make
+ * them (prototypes, `res.locals`, `baseUrl`, `originalUrl`, `params`), then runs `api` and, on
+ * an error, `problems`, as the router would after passing every layer before them (none of
+ * which is the API's); any other request goes to `app`.
+ */
+function enterStages(
+  app: express.Express,
+  api: RequestHandler,
+  problems: ErrorRequestHandler,
+): RequestListener {
+  return (incoming, outgoing) => {
+    const url = incoming.url ?? '';
+    if (!isApiPath(url)) return app(incoming, outgoing);
+    const req = incoming as Request;
+    const res = outgoing as Response;
+    req.res = res;
+    res.req = req;
+    Object.setPrototypeOf(req, app.request);
+    Object.setPrototypeOf(res, app.response);
+    res.locals = Object.create(null) as Response['locals'];
+    req.baseUrl = '';
+    req.originalUrl = url;
+    req.params = {};
+    // Past the last stage with no answer: no operation of the contract (the validator says so
+    // first). An error once an answer has begun: the connection is cut, as Express's own final
+    // handler cuts it.
+    api(req, res, (error?: unknown) =>
+      problems(error ?? new AppError('NOT_FOUND', 'No such resource.'), req, res, () =>
+        res.destroy(),
+      ),
+    );
+  };
 }
 
 /**
