@@ -91,7 +91,10 @@ function enterStages(
 ): RequestListener {
   return (incoming, outgoing) => {
     const url = incoming.url ?? '';
-    if (!isApiPath(url)) return app(incoming, outgoing);
+    if (!isApiPath(url)) {
+      app(incoming, outgoing);
+      return;
+    }
     const req = incoming as Request;
     const res = outgoing as Response;
     req.res = res;
