@@ -3,15 +3,21 @@ import { jsonArrayFrom } from 'kysely/helpers/postgres';
 import { rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import type { AuditEventRow, NewAuditEvent } from './schema.js';
+import { preparedWrite } from './write-batch.js';
 
 export async function insertAuditEvents(ex: Executor, events: NewAuditEvent[]) {
   if (events.length > 0) await ex.insertInto('audit_events').values(events).execute();
 }
 
-/** The insert of a change's audit events, to run with its other last writes (at least one event). */
-export function insertAuditEventsQuery(ex: Executor, events: NewAuditEvent[]) {
-  return ex.insertInto('audit_events').values(events).returning('id');
-}
+/**
+ * The insert of a change's audit events, to run with its other last writes (at least one event;
+ * compiled once per number of events).
+ */
+export const insertAuditEventsQuery = preparedWrite(
+  (ex: Executor, events: NewAuditEvent[]) =>
+    ex.insertInto('audit_events').values(events).returning('id'),
+  (events) => String(events.length),
+);
 
 export interface AuditFilter {
   action?: string;

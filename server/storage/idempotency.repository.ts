@@ -1,4 +1,5 @@
 import type { Executor } from './database.js';
+import { preparedWrite } from './write-batch.js';
 
 export interface IdempotencyRecord {
   fingerprint: string;
@@ -41,14 +42,17 @@ export async function findKeyRecord(
 }
 
 /** Marks the claim committed: a write for the transaction of the change it guards. */
-export function markKeyCommitted(ex: Executor, scope: string, key: string) {
-  return ex
-    .updateTable('idempotency_keys')
-    .set({ state: 'committed' })
-    .where('scope', '=', scope)
-    .where('key', '=', key)
-    .returning('key');
-}
+/** Marks the key's change committed (compiled once; see `preparedWrite`). */
+export const markKeyCommitted = preparedWrite(
+  (ex: Executor, scope: string, key: string) =>
+    ex
+      .updateTable('idempotency_keys')
+      .set({ state: 'committed' })
+      .where('scope', '=', scope)
+      .where('key', '=', key)
+      .returning('key'),
+  () => '',
+);
 
 export async function completeKey(
   ex: Executor,

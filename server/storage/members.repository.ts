@@ -3,6 +3,7 @@ import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { actorUserId, rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import { likePattern } from './like.js';
+import { preparedWrite } from './write-batch.js';
 import type { MembershipRow, MembershipsTable } from './schema.js';
 
 /** A membership with its role and teams: everything its representation shows. */
@@ -209,11 +210,11 @@ export async function insertMember(ex: Executor, row: Insertable<MembershipsTabl
  * A change in one conditional write: with `expectedVersion` the row changes only if it still has
  * that version. Returns the rows it changed.
  */
-export function updateMemberWrite(
+function updateMemberQuery(
   ex: Executor,
   orgId: string,
   userId: string,
-  changes: { role_id?: string; status?: 'active' | 'suspended' },
+  changes: MemberChanges,
   now: Date,
   expectedVersion?: number,
 ) {
@@ -226,16 +227,25 @@ export function updateMemberWrite(
   return query.returning('version');
 }
 
+type MemberChanges = { role_id?: string; status?: 'active' | 'suspended' };
+
+/** As `updateMemberQuery`, to run with a change's other last writes (compiled once per shape). */
+export const updateMemberWrite = preparedWrite(
+  updateMemberQuery,
+  (_orgId, _userId, changes, _now, expectedVersion) =>
+    `${changes.role_id === undefined ? '' : 'role'}:${changes.status === undefined ? '' : 'status'}:${expectedVersion === undefined ? '' : 'version'}`,
+);
+
 /** As `updateMemberWrite`, run now; false when no row matched. */
 export async function updateMember(
   ex: Executor,
   orgId: string,
   userId: string,
-  changes: { role_id?: string; status?: 'active' | 'suspended' },
+  changes: MemberChanges,
   now: Date,
   expectedVersion?: number,
 ): Promise<boolean> {
-  const rows = await updateMemberWrite(ex, orgId, userId, changes, now, expectedVersion).execute();
+  const rows = await updateMemberQuery(ex, orgId, userId, changes, now, expectedVersion).execute();
   return rows.length > 0;
 }
 

@@ -2,6 +2,7 @@ import { sql, type Insertable } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import type { Fact } from './access.repository.js';
 import type { Executor } from './database.js';
+import { preparedWrite } from './write-batch.js';
 import type { RoleRow, RolesTable } from './schema.js';
 
 export type RoleRecord = RoleRow & { member_count: number };
@@ -150,16 +151,15 @@ export async function touchRoles(
   roleIds: readonly string[],
   now: Date,
 ) {
-  if (roleIds.length > 0) await touchRolesWrite(ex, orgId, roleIds, now).execute();
+  if (roleIds.length > 0) await touchRolesQuery(ex, orgId, roleIds, now).execute();
 }
 
-/** As `touchRoles`, as a write to run with others (at least one role id). */
-export function touchRolesWrite(
-  ex: Executor,
-  orgId: string,
-  roleIds: readonly string[],
-  now: Date,
-) {
+/** As `touchRoles`, to run with a change's other last writes (at least one role id). */
+export const touchRolesWrite = preparedWrite(touchRolesQuery, (_orgId, roleIds) =>
+  String(roleIds.length),
+);
+
+function touchRolesQuery(ex: Executor, orgId: string, roleIds: readonly string[], now: Date) {
   return ex
     .updateTable('roles')
     .set((eb) => ({ updated_at: now, version: eb('version', '+', 1) }))

@@ -7,7 +7,7 @@ import type {
   WebhookEndpointRow,
   WebhookEndpointsTable,
 } from './schema.js';
-import type { Write } from './write-batch.js';
+import { preparedWrite, type Write } from './write-batch.js';
 
 // ---------------------------------------------------------------------------------------------
 // Endpoints
@@ -69,7 +69,7 @@ export async function deleteEndpoint(ex: Executor, orgId: string, endpointId: st
  * organization subscribed to its type (or to `*`), written in the change's last statement with
  * its audit events, so a change, its events and its deliveries commit together or not at all.
  */
-export function insertDeliveriesQuery(
+function insertDeliveriesStatement(
   ex: Executor,
   orgId: string,
   events: readonly { id: string; action: string }[],
@@ -97,6 +97,11 @@ export function insertDeliveriesQuery(
     )
     .returning('event_id');
 }
+
+/** As above, compiled once per number of events (see `preparedWrite`). */
+export const insertDeliveriesQuery = preparedWrite(insertDeliveriesStatement, (_orgId, events) =>
+  String(events.length),
+);
 
 /** A delivery that carries its own payload (a test event), pending now. */
 export async function insertPayloadDelivery(

@@ -1,9 +1,9 @@
-import { sql, type Compilable, type CompiledQuery, type OperationNodeSource } from 'kysely';
+import { CompiledQuery, type Compilable } from 'kysely';
 import type { Executor } from './database.js';
 import { nameWhenFrequent } from './named-statements.js';
 
-/** An insert, update or delete builder with a RETURNING clause, not yet executed. */
-export type Write = OperationNodeSource & Compilable & { execute(): Promise<unknown[]> };
+/** An insert, update or delete with a RETURNING clause, not yet executed. */
+export type Write = Compilable & { execute(): Promise<unknown[]> };
 
 /**
  * Runs writes in one statement (one round trip) as data-modifying CTEs, and returns how many rows
@@ -13,21 +13,129 @@ export type Write = OperationNodeSource & Compilable & { execute(): Promise<unkn
  */
 export async function runWrites(ex: Executor, writes: readonly Write[]): Promise<number[]> {
   if (writes.length === 0) return [];
-  if (writes.length === 1) return [(await run(ex, writes[0]!.compile())).rows.length];
-  const name = (i: number) => sql.ref(`w${i}`);
-  const { rows } = await run(
-    ex,
-    sql<Record<string, number>>`
-      with ${sql.join(writes.map((write, i) => sql`${name(i)} as (${write})`))}
-      select ${sql.join(writes.map((_, i) => sql`(select count(*)::int from ${name(i)}) as ${name(i)}`))}
-    `.compile(ex),
-  );
-  const row = rows[0]!;
-  return writes.map((_, i) => Number(row[`w${i}`]));
+  const compiled = writes.map((write) => write.compile());
+  if (compiled.length === 1) return [(await run(ex, compiled[0]!)).rows.length];
+  const { rows } = await run(ex, together(compiled));
+  const row = rows[0] as Record<string, number>;
+  return compiled.map((_, i) => Number(row[`w${i}`]));
 }
 
 /** Runs a compiled write, as a named statement once its text is a frequent one. */
-function run<R>(ex: Executor, compiled: CompiledQuery<R>) {
+function run(ex: Executor, compiled: CompiledQuery) {
   nameWhenFrequent(compiled.sql);
-  return ex.executeQuery<R>(compiled);
+  return ex.executeQuery(compiled);
 }
+
+/** The text of writes run together, by the texts of the writes (their shapes are few). */
+const composed = new Map<string, string>();
+const COMPOSED_AT_MOST = 1_000;
+
+/** Writes as the CTEs of one statement, their parameters numbered on from one to the next. */
+function together(writes: readonly CompiledQuery[]): CompiledQuery {
+  const key = writes.map((write) => write.sql).join('\u0000');
+  let text = composed.get(key);
+  if (text === undefined) {
+    let offset = 0;
+    const ctes = writes.map((write, i) => {
+      const renumbered = renumber(write.sql, offset);
+      offset += write.parameters.length;
+      return `w${i} as (${renumbered})`;
+    });
+    const counts = writes.map((_, i) => `(select count(*)::int from w${i}) as w${i}`);
+    text = `with ${ctes.join(', ')} select ${counts.join(', ')}`;
+    if (composed.size >= COMPOSED_AT_MOST) composed.clear();
+    composed.set(key, text);
+  }
+  return CompiledQuery.raw(
+    text,
+    writes.flatMap((write) => write.parameters),
+  );
+}
+
+/** `$n` placeholders (outside quoted text) moved up by `offset`. */
+function renumber(text: string, offset: number): string {
+  if (offset === 0) return text;
+  return text
+    .split("'")
+    .map((part, i) =>
+      i % 2 === 1 ? part : part.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`),
+    )
+    .join("'");
+}
+
+/**
+ * A write built and compiled once per shape, then only bound: `build` (a function that makes a
+ * write from its arguments) is called the first time with a placeholder for each value among
+ * them (in objects and arrays, each of theirs), and compiled; later calls with arguments of the
+ * same shape (`shapeOf`: what changes the statement's text, such as which columns are set or how
+ * many rows are inserted) only put the values in. The values must reach the statement as query
+ * parameters, unchanged (an array as one parameter, or each element as one). For writes run with
+ * others in `runWrites`, on the hot path of a change: executing one alone bypasses the
+ * executor's plugins.
+ */
+export function preparedWrite<A extends unknown[]>(
+  build: (ex: Executor, ...args: A) => Write,
+  shapeOf: (...args: A) => string,
+): (ex: Executor, ...args: A) => Write {
+  const statements = new Map<string, { sql: string; slots: Slot[] }>();
+  return (ex, ...args) => {
+    const shape = shapeOf(...args);
+    let statement = statements.get(shape);
+    if (statement === undefined) {
+      statement = prepare(build(ex, ...(placeholders(args, []) as A)).compile());
+      statements.set(shape, statement);
+    }
+    const compiled = CompiledQuery.raw(
+      statement.sql,
+      statement.slots.map((slot) => valueOf(slot, args)),
+    );
+    return {
+      compile: () => compiled,
+      execute: async () => (await ex.executeQuery(compiled)).rows,
+    };
+  };
+}
+
+type Path = readonly (string | number)[];
+type Slot = { value: unknown } | { path: Path } | { each: Slot[] };
+
+const MARK = '\u0001';
+
+/** The arguments with every value replaced by a placeholder that names its path. */
+function placeholders(value: unknown, path: Path): unknown {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return value.map((item, i) => placeholders(item, [...path, i]));
+  if (isPlainObject(value)) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, placeholders(item, [...path, key])]),
+    );
+  }
+  return `${MARK}${JSON.stringify(path)}${MARK}`;
+}
+
+function prepare(compiled: CompiledQuery): { sql: string; slots: Slot[] } {
+  const slotOf = (parameter: unknown): Slot => {
+    if (Array.isArray(parameter)) return { each: parameter.map(slotOf) };
+    if (typeof parameter !== 'string' || !parameter.includes(MARK)) return { value: parameter };
+    if (!parameter.startsWith(MARK) || !parameter.endsWith(MARK)) {
+      throw new Error(`a prepared write changed its value ${JSON.stringify(parameter)}`);
+    }
+    return { path: JSON.parse(parameter.slice(1, -1)) as Path };
+  };
+  const slots = compiled.parameters.map(slotOf);
+  if (compiled.sql.includes(MARK)) throw new Error('a prepared write wrote a value into its text');
+  return { sql: compiled.sql, slots };
+}
+
+function valueOf(slot: Slot, args: unknown): unknown {
+  if ('value' in slot) return slot.value;
+  if ('each' in slot) return slot.each.map((item) => valueOf(item, args));
+  let value = args;
+  for (const key of slot.path) value = (value as Record<string | number, unknown>)[key];
+  return value;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' &&
+  value !== null &&
+  (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null);
