@@ -46,20 +46,27 @@ describe('writes compiled once per shape', () => {
     const stale = updateMemberWrite(db, org.orgId, two.userId, { role_id: 'viewer' }, now, 1);
     expect(await runWrites(db, [stale])).toEqual([0]);
     expect((await memberRow(two.userId)).role_id).toBe('admin');
+    // Another key given is another statement: the status changes, the role stays.
+    const version = (await memberRow(one.userId)).version;
+    const suspend = updateMemberWrite(db, org.orgId, one.userId, { status: 'suspended' }, now);
+    expect(await runWrites(db, [suspend])).toEqual([1]);
+    expect(await memberRow(one.userId)).toMatchObject({ role_id: 'admin', version: version + 1 });
+    const { rows } = await sql<{ status: string }>`
+      select status from memberships where org_id = ${org.orgId} and user_id = ${one.userId}
+    `.execute(db);
+    expect(rows[0]!.status).toBe('suspended');
   });
 
   test('writes run together get their own parameters, and `$n` inside quoted text is left alone', async () => {
     const member = await addActor(ctx, org, 'member');
     const other = await addActor(ctx, org, 'member');
-    const rename = preparedWrite(
-      (ex: Executor, userId: string, name: string) =>
-        ex
-          .updateTable('memberships')
-          .set({ name: sql<string>`${name} || ' costs $1'` })
-          .where('org_id', '=', org.orgId)
-          .where('user_id', '=', userId)
-          .returning('user_id'),
-      () => '',
+    const rename = preparedWrite((ex: Executor, userId: string, name: string) =>
+      ex
+        .updateTable('memberships')
+        .set({ name: sql<string>`${name} || ' costs $1'` })
+        .where('org_id', '=', org.orgId)
+        .where('user_id', '=', userId)
+        .returning('user_id'),
     );
     const now = new Date();
     const version = (await memberRow(member.userId)).version;
@@ -74,27 +81,23 @@ describe('writes compiled once per shape', () => {
   });
 
   test('a value the write would put into its text, not bind, is refused at its first build', () => {
-    const inlined = preparedWrite(
-      (ex: Executor, userId: string) =>
-        ex
-          .updateTable('memberships')
-          .set({ name: 'x' })
-          .where('user_id', '=', sql.lit(userId))
-          .returning('user_id'),
-      () => '',
+    const inlined = preparedWrite((ex: Executor, userId: string) =>
+      ex
+        .updateTable('memberships')
+        .set({ name: 'x' })
+        .where('user_id', '=', sql.lit(userId))
+        .returning('user_id'),
     );
     expect(() => inlined(db, 'usr_1')).toThrow('a prepared write wrote a value into its text');
   });
 
   test('a value the write changes before binding it is refused at its first build', () => {
-    const changed = preparedWrite(
-      (ex: Executor, userId: string) =>
-        ex
-          .updateTable('memberships')
-          .set({ name: 'x' })
-          .where('user_id', '=', `prefix-${userId}`)
-          .returning('user_id'),
-      () => '',
+    const changed = preparedWrite((ex: Executor, userId: string) =>
+      ex
+        .updateTable('memberships')
+        .set({ name: 'x' })
+        .where('user_id', '=', `prefix-${userId}`)
+        .returning('user_id'),
     );
     expect(() => changed(db, 'usr_1')).toThrow('a prepared write changed its value');
   });

@@ -11,12 +11,10 @@ export async function insertAuditEvents(ex: Executor, events: NewAuditEvent[]) {
 
 /**
  * The insert of a change's audit events, to run with its other last writes (at least one event;
- * compiled once per number of events).
+ * compiled once per shape: see `preparedWrite`).
  */
-export const insertAuditEventsQuery = preparedWrite(
-  (ex: Executor, events: NewAuditEvent[]) =>
-    ex.insertInto('audit_events').values(events).returning('id'),
-  (events) => String(events.length),
+export const insertAuditEventsQuery = preparedWrite((ex: Executor, events: NewAuditEvent[]) =>
+  ex.insertInto('audit_events').values(events).returning('id'),
 );
 
 export interface AuditFilter {

@@ -43,15 +43,13 @@ export async function findKeyRecord(
 
 /** Marks the claim committed: a write for the transaction of the change it guards. */
 /** Marks the key's change committed (compiled once; see `preparedWrite`). */
-export const markKeyCommitted = preparedWrite(
-  (ex: Executor, scope: string, key: string) =>
-    ex
-      .updateTable('idempotency_keys')
-      .set({ state: 'committed' })
-      .where('scope', '=', scope)
-      .where('key', '=', key)
-      .returning('key'),
-  () => '',
+export const markKeyCommitted = preparedWrite((ex: Executor, scope: string, key: string) =>
+  ex
+    .updateTable('idempotency_keys')
+    .set({ state: 'committed' })
+    .where('scope', '=', scope)
+    .where('key', '=', key)
+    .returning('key'),
 );
 
 export async function completeKey(

@@ -230,11 +230,7 @@ function updateMemberQuery(
 type MemberChanges = { role_id?: string; status?: 'active' | 'suspended' };
 
 /** As `updateMemberQuery`, to run with a change's other last writes (compiled once per shape). */
-export const updateMemberWrite = preparedWrite(
-  updateMemberQuery,
-  (_orgId, _userId, changes, _now, expectedVersion) =>
-    `${changes.role_id === undefined ? '' : 'role'}:${changes.status === undefined ? '' : 'status'}:${expectedVersion === undefined ? '' : 'version'}`,
-);
+export const updateMemberWrite = preparedWrite(updateMemberQuery);
 
 /** As `updateMemberWrite`, run now; false when no row matched. */
 export async function updateMember(

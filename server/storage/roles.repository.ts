@@ -155,9 +155,7 @@ export async function touchRoles(
 }
 
 /** As `touchRoles`, to run with a change's other last writes (at least one role id). */
-export const touchRolesWrite = preparedWrite(touchRolesQuery, (_orgId, roleIds) =>
-  String(roleIds.length),
-);
+export const touchRolesWrite = preparedWrite(touchRolesQuery);
 
 function touchRolesQuery(ex: Executor, orgId: string, roleIds: readonly string[], now: Date) {
   return ex

@@ -99,9 +99,7 @@ function insertDeliveriesStatement(
 }
 
 /** As above, compiled once per number of events (see `preparedWrite`). */
-export const insertDeliveriesQuery = preparedWrite(insertDeliveriesStatement, (_orgId, events) =>
-  String(events.length),
-);
+export const insertDeliveriesQuery = preparedWrite(insertDeliveriesStatement);
 
 /** A delivery that carries its own payload (a test event), pending now. */
 export async function insertPayloadDelivery(

@@ -67,19 +67,18 @@ function renumber(text: string, offset: number): string {
  * A write built and compiled once per shape, then only bound: `build` (a function that makes a
  * write from its arguments) is called the first time with a placeholder for each value among
  * them (in objects and arrays, each of theirs), and compiled; later calls with arguments of the
- * same shape (`shapeOf`: what changes the statement's text, such as which columns are set or how
- * many rows are inserted) only put the values in. The values must reach the statement as query
- * parameters, unchanged (an array as one parameter, or each element as one). For writes run with
- * others in `runWrites`, on the hot path of a change: executing one alone bypasses the
- * executor's plugins.
+ * same shape (the same keys given in their objects, as many items in their arrays) only put the
+ * values in. The values must reach the statement as query parameters, unchanged (an array as
+ * one parameter, or each item as one), and the statement may depend on their shape, not on
+ * them. For writes run with others in `runWrites`, on the hot path of a change: executing one
+ * alone bypasses the executor's plugins.
  */
 export function preparedWrite<A extends unknown[]>(
   build: (ex: Executor, ...args: A) => Write,
-  shapeOf: (...args: A) => string,
 ): (ex: Executor, ...args: A) => Write {
   const statements = new Map<string, { sql: string; slots: Slot[] }>();
   return (ex, ...args) => {
-    const shape = shapeOf(...args);
+    const shape = shapeOf(args);
     let statement = statements.get(shape);
     if (statement === undefined) {
       statement = prepare(build(ex, ...(placeholders(args, []) as A)).compile());
@@ -94,6 +93,16 @@ export function preparedWrite<A extends unknown[]>(
       execute: async () => (await ex.executeQuery(compiled)).rows,
     };
   };
+}
+
+/** What of the arguments a statement can depend on: the keys given, the number of items. */
+function shapeOf(value: unknown): string {
+  if (value === undefined) return '-';
+  if (Array.isArray(value)) return `[${value.map(shapeOf).join(',')}]`;
+  if (!isPlainObject(value)) return '';
+  let shape = '{';
+  for (const key in value) shape += `${JSON.stringify(key)}:${shapeOf(value[key])},`;
+  return `${shape}}`;
 }
 
 type Path = readonly (string | number)[];
