@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { sql } from 'kysely';
 import type { Executor } from '../server/storage/database.js';
+import { insertAuditEventsQuery } from '../server/storage/audit.repository.js';
 import { updateMemberWrite } from '../server/storage/members.repository.js';
+import type { NewAuditEvent } from '../server/storage/schema.js';
+import { insertDeliveriesQuery } from '../server/storage/webhooks.repository.js';
 import { touchRolesWrite } from '../server/storage/roles.repository.js';
 import { preparedWrite, runWrites } from '../server/storage/write-batch.js';
 import { startTestService, type TestContext } from './support/context.js';
@@ -78,6 +81,54 @@ describe('writes compiled once per shape', () => {
     expect(touched).toEqual([1, 2, 1]);
     expect((await memberRow(member.userId)).role_id).toBe('viewer');
     expect((await memberRow(other.userId)).name).toBe('Other costs $1');
+  });
+
+  test('audit events of one shape, written twice, each keep their own ids, times and values (arrays bound whole too)', async () => {
+    const event = (id: string, action: string, actor: string, at: Date): NewAuditEvent => ({
+      id,
+      org_id: org.orgId,
+      action,
+      actor_type: 'member',
+      actor_user_id: actor,
+      actor_key_id: null,
+      actor_via: 'api_key',
+      target_user_id: actor,
+      target_id: null,
+      before: JSON.stringify({ roleId: 'viewer' }),
+      after: JSON.stringify({ roleId: action }),
+      request_id: `req_${id}`,
+      occurred_at: at,
+    });
+    const suffix = Math.random().toString(36).slice(2, 10);
+    const first = [event(`evt_a${suffix}`, 'member.role_changed', 'usr_a', new Date(1_000_000))];
+    const second = [event(`evt_b${suffix}`, 'member.added', 'usr_b', new Date(2_000_000))];
+    for (const events of [first, second]) {
+      const at = events[0]!.occurred_at as Date;
+      const touched = await runWrites(db, [
+        insertAuditEventsQuery(db, events),
+        insertDeliveriesQuery(db, org.orgId, events, at),
+      ]);
+      expect(touched).toEqual([1, 0]); // no endpoint subscribed
+    }
+    const { rows } = await sql<{ id: string; action: string; actor_user_id: string; ms: string }>`
+      select id, action, actor_user_id, (extract(epoch from occurred_at) * 1000)::bigint::text as ms
+      from audit_events where id in (${first[0]!.id}, ${second[0]!.id}) order by id
+    `.execute(db);
+    expect(rows).toEqual([
+      { id: first[0]!.id, action: 'member.role_changed', actor_user_id: 'usr_a', ms: '1000000' },
+      { id: second[0]!.id, action: 'member.added', actor_user_id: 'usr_b', ms: '2000000' },
+    ]);
+  });
+
+  test('an object bound as one value, holding the values, is refused at its first build', () => {
+    const wrapped = preparedWrite((ex: Executor, name: string) =>
+      ex
+        .updateTable('memberships')
+        .set({ name: sql<string>`${{ name }}::jsonb->>'name'` })
+        .where('org_id', '=', org.orgId)
+        .returning('user_id'),
+    );
+    expect(() => wrapped(db, 'x')).toThrow('a prepared write bound an object holding values');
   });
 
   test('a value the write would put into its text, not bind, is refused at its first build', () => {

@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps): RequestListener {
   app.use('/metrics', metricsAccess(deps.platformKeyHash, deps.metricsPublic));
   app.use(api);
   app.use(problems);
-  return enterStages(app, stages(first, api), problems);
+  return enterStages(app, stages(first, api), problems, deps.logger);
 }
 
 /**
@@ -88,6 +88,7 @@ function enterStages(
   app: express.Express,
   api: RequestHandler,
   problems: ErrorRequestHandler,
+  logger: Logger,
 ): RequestListener {
   return (incoming, outgoing) => {
     const url = incoming.url ?? '';
@@ -106,13 +107,19 @@ function enterStages(
     req.originalUrl = url;
     req.params = {};
     // Past the last stage with no answer: no operation of the contract (the validator says so
-    // first). An error once an answer has begun: the connection is cut, as Express's own final
-    // handler cuts it.
-    api(req, res, (error?: unknown) =>
-      problems(error ?? new AppError('NOT_FOUND', 'No such resource.'), req, res, () =>
-        res.destroy(),
-      ),
-    );
+    // first). An error once an answer has begun, or one in answering an error: logged, and the
+    // connection cut, as Express's own final handler cuts it.
+    const cut = (error: unknown) => {
+      logger.error({ err: error, url: req.originalUrl }, 'request failed after its answer began');
+      res.destroy();
+    };
+    api(req, res, (error?: unknown) => {
+      try {
+        problems(error ?? new AppError('NOT_FOUND', 'No such resource.'), req, res, cut);
+      } catch (thrown) {
+        cut(thrown);
+      }
+    });
   };
 }
 

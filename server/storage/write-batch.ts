@@ -82,6 +82,7 @@ export function preparedWrite<A extends unknown[]>(
     let statement = statements.get(shape);
     if (statement === undefined) {
       statement = prepare(build(ex, ...(placeholders(args, []) as A)).compile());
+      if (statements.size >= SHAPES_AT_MOST) statements.clear();
       statements.set(shape, statement);
     }
     const compiled = CompiledQuery.raw(
@@ -99,11 +100,15 @@ export function preparedWrite<A extends unknown[]>(
 function shapeOf(value: unknown): string {
   if (value === undefined) return '-';
   if (Array.isArray(value)) return `[${value.map(shapeOf).join(',')}]`;
+  if (value === null) return 'null'; // Kysely may write `is null` into the text for it
   if (!isPlainObject(value)) return '';
   let shape = '{';
   for (const key in value) shape += `${JSON.stringify(key)}:${shapeOf(value[key])},`;
   return `${shape}}`;
 }
+
+/** Shapes of one write kept at most (they are few; a bound all the same). */
+const SHAPES_AT_MOST = 200;
 
 type Path = readonly (string | number)[];
 type Slot = { value: unknown } | { path: Path } | { each: Slot[] };
@@ -125,6 +130,12 @@ function placeholders(value: unknown, path: Path): unknown {
 function prepare(compiled: CompiledQuery): { sql: string; slots: Slot[] } {
   const slotOf = (parameter: unknown): Slot => {
     if (Array.isArray(parameter)) return { each: parameter.map(slotOf) };
+    if (typeof parameter === 'object' && parameter !== null && !(parameter instanceof Date)) {
+      // A value bound as one object (JSON) would keep the first call's placeholders inside it.
+      if (holdsMark(parameter)) {
+        throw new Error('a prepared write bound an object holding values: bind each, or a string');
+      }
+    }
     if (typeof parameter !== 'string' || !parameter.includes(MARK)) return { value: parameter };
     if (!parameter.startsWith(MARK) || !parameter.endsWith(MARK)) {
       throw new Error(`a prepared write changed its value ${JSON.stringify(parameter)}`);
@@ -135,6 +146,11 @@ function prepare(compiled: CompiledQuery): { sql: string; slots: Slot[] } {
   if (compiled.sql.includes(MARK)) throw new Error('a prepared write wrote a value into its text');
   return { sql: compiled.sql, slots };
 }
+
+const holdsMark = (value: unknown): boolean =>
+  typeof value === 'string'
+    ? value.includes(MARK)
+    : typeof value === 'object' && value !== null && Object.values(value).some(holdsMark);
 
 function valueOf(slot: Slot, args: unknown): unknown {
   if ('value' in slot) return slot.value;
