@@ -21,11 +21,7 @@ import {
   touchRolesWrite,
 } from '../storage/roles.repository.js';
 import { sql } from 'kysely';
-import {
-  organizationRevision,
-  preparedRead,
-  unlessAtRevision,
-} from '../storage/access.repository.js';
+import { preparedRead, unlessAtRevision } from '../storage/access.repository.js';
 import { touchTeams } from '../storage/teams.repository.js';
 import type { Executor, Trx } from '../storage/database.js';
 import {
@@ -177,12 +173,12 @@ export async function listMembers(
     deps,
     ctx,
     orgId,
-    (_db, actor, { revision, members, lastKey }) => {
+    (_db, actor, { members, lastKey }, org) => {
       requirePermission(actor, 'members:read');
       let rendered: KeptMembersPage;
       if (members !== null) {
         rendered = { text: members, lastKey };
-        deps.membersPages?.set(cacheKey, revision, rendered);
+        deps.membersPages?.set(cacheKey, org.revision, rendered);
       } else if (kept) {
         rendered = kept.value; // the organization is still at the revision it was rendered at
       } else {
@@ -204,7 +200,6 @@ export async function listMembers(
  */
 const askMembersPage = preparedRead(
   (ex, orgId, page: MembersPage & { keptRevision: string }) => ({
-    revision: organizationRevision(orgId),
     members: unlessAtRevision(orgId, page.keptRevision, renderedMembersFact(ex, orgId, page)),
     lastKey: unlessAtRevision(orgId, page.keptRevision, nextMemberKeyFact(ex, orgId, page)),
   }),

@@ -255,7 +255,7 @@ export async function lockOrganizationFor(
 }
 
 /** Inside a fact: the organization's revision, as text. */
-export const organizationRevision = (orgId: string) =>
+const organizationRevision = (orgId: string) =>
   sql<string>`(select revision::text from organizations where id = ${orgId})`;
 
 /**
