@@ -15,24 +15,6 @@ export async function findOrganization(
   return ex.selectFrom('organizations').selectAll().where('id', '=', orgId).executeTakeFirst();
 }
 
-/**
- * Locks the organization row for the rest of the transaction. Every write inside one
- * organization takes this lock first, so writes to one organization are serialized and its
- * invariants (one owner, role assignments against live roles) cannot be raced. FOR NO KEY UPDATE
- * leaves foreign-key checks from other tables unblocked.
- */
-export async function lockOrganization(
-  ex: Executor,
-  orgId: string,
-): Promise<OrganizationRow | undefined> {
-  return ex
-    .selectFrom('organizations')
-    .selectAll()
-    .where('id', '=', orgId)
-    .forNoKeyUpdate()
-    .executeTakeFirst();
-}
-
 export async function updateOrganization(
   ex: Executor,
   orgId: string,
