@@ -1,6 +1,7 @@
 import { CompiledQuery, sql, type Expression, type RawBuilder } from 'kysely';
 import type { Executor } from './database.js';
 import { nameStatement } from './named-statements.js';
+import { bind, placeholder, slotsOf, type Slot } from './placeholders.js';
 import type { OrganizationRow } from './schema.js';
 
 /**
@@ -130,8 +131,6 @@ async function executeNamed<R>(ex: Executor, statement: RawBuilder<R>) {
 }
 
 type Params = Record<string, string>;
-const MARK = '\u0001';
-const placeholder = (name: string) => `${MARK}${name}${MARK}`;
 
 /**
  * How many rows a page asks the database for: the rows wanted (a page and one more, to learn
@@ -168,38 +167,26 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
   facts: (ex: Executor, orgId: string, params: P) => Facts<F>,
   inlined: readonly (keyof P & string)[] = [],
 ): (params: P) => Question<F> {
-  const compiled = new Map<
-    string,
-    { sql: string; bind: (values: Params) => unknown[]; names: string[] }
-  >();
+  const compiled = new Map<string, { sql: string; slots: Slot[]; names: string[] }>();
   const prepare = (ex: Executor, kind: Caller['kind'], platformReads: boolean, params: P) => {
     const given = Object.keys(params);
     const names = new Proxy({} as P, {
       get: (_, name) => {
         if (typeof name !== 'string' || !given.includes(name)) return undefined;
-        return inlined.includes(name) ? params[name] : placeholder(name);
+        return inlined.includes(name) ? params[name] : placeholder([name]);
       },
     });
-    const built = facts(ex, placeholder('$orgId'), names);
+    const built = facts(ex, placeholder(['$orgId']), names);
     const caller: Caller =
       kind === 'key'
-        ? { kind, secretHash: placeholder('$secretHash') }
+        ? { kind, secretHash: placeholder(['$secretHash']) }
         : kind === 'user'
-          ? { kind, userId: placeholder('$userId'), via: 'token' }
+          ? { kind, userId: placeholder(['$userId']), via: 'token' }
           : { kind };
-    const query = actorStatement(caller, placeholder('$orgId'), built, platformReads).compile(ex);
-    const slots = query.parameters.map((value) => {
-      if (typeof value !== 'string' || !value.includes(MARK)) return { value };
-      const name = value.slice(1, -1);
-      if (value !== placeholder(name) || name.includes(MARK)) {
-        throw new Error(`a prepared read changed its parameter ${JSON.stringify(value)}`);
-      }
-      return { name };
-    });
-    const bind = (values: Params) =>
-      slots.map((slot) => ('name' in slot ? values[slot.name!] : slot.value));
+    const query = actorStatement(caller, placeholder(['$orgId']), built, platformReads).compile(ex);
+    const slots = slotsOf(query, 'a prepared read');
     nameStatement(query.sql);
-    return { sql: query.sql, bind, names: Object.keys(built) };
+    return { sql: query.sql, slots, names: Object.keys(built) };
   };
   return (params) => async (ex, caller, orgId, platformReads) => {
     const given = Object.keys(params).sort().join(',');
@@ -216,7 +203,7 @@ export function preparedRead<P extends Params, F extends Record<string, unknown>
       ...(caller.kind === 'user' ? { $userId: caller.userId } : {}),
     };
     const result = await ex.executeQuery<Record<string, unknown>>(
-      CompiledQuery.raw(statement.sql, statement.bind(values)),
+      CompiledQuery.raw(statement.sql, bind(statement.slots, values)),
     );
     return toAnswer<F>(result.rows[0]!, statement.names);
   };

@@ -1,6 +1,7 @@
 import { CompiledQuery, type Compilable } from 'kysely';
 import type { Executor } from './database.js';
 import { nameWhenFrequent } from './named-statements.js';
+import { bind, isPlainObject, placeholders, slotsOf, type Slot } from './placeholders.js';
 
 /** An insert, update or delete with a RETURNING clause, not yet executed. */
 export type Write = Compilable & { execute(): Promise<unknown[]> };
@@ -81,14 +82,12 @@ export function preparedWrite<A extends unknown[]>(
     const shape = shapeOf(args);
     let statement = statements.get(shape);
     if (statement === undefined) {
-      statement = prepare(build(ex, ...(placeholders(args, []) as A)).compile());
+      const built = build(ex, ...(placeholders(args, []) as A)).compile();
+      statement = { sql: built.sql, slots: slotsOf(built, 'a prepared write') };
       if (statements.size >= SHAPES_AT_MOST) statements.clear();
       statements.set(shape, statement);
     }
-    const compiled = CompiledQuery.raw(
-      statement.sql,
-      statement.slots.map((slot) => valueOf(slot, args)),
-    );
+    const compiled = CompiledQuery.raw(statement.sql, bind(statement.slots, args));
     return {
       compile: () => compiled,
       execute: async () => (await ex.executeQuery(compiled)).rows,
@@ -109,58 +108,3 @@ function shapeOf(value: unknown): string {
 
 /** Shapes of one write kept at most (they are few; a bound all the same). */
 const SHAPES_AT_MOST = 200;
-
-type Path = readonly (string | number)[];
-type Slot = { value: unknown } | { path: Path } | { each: Slot[] };
-
-const MARK = '\u0001';
-
-/** The arguments with every value replaced by a placeholder that names its path. */
-function placeholders(value: unknown, path: Path): unknown {
-  if (value === undefined) return undefined;
-  if (Array.isArray(value)) return value.map((item, i) => placeholders(item, [...path, i]));
-  if (isPlainObject(value)) {
-    return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, placeholders(item, [...path, key])]),
-    );
-  }
-  return `${MARK}${JSON.stringify(path)}${MARK}`;
-}
-
-function prepare(compiled: CompiledQuery): { sql: string; slots: Slot[] } {
-  const slotOf = (parameter: unknown): Slot => {
-    if (Array.isArray(parameter)) return { each: parameter.map(slotOf) };
-    if (typeof parameter === 'object' && parameter !== null && !(parameter instanceof Date)) {
-      // A value bound as one object (JSON) would keep the first call's placeholders inside it.
-      if (holdsMark(parameter)) {
-        throw new Error('a prepared write bound an object holding values: bind each, or a string');
-      }
-    }
-    if (typeof parameter !== 'string' || !parameter.includes(MARK)) return { value: parameter };
-    if (!parameter.startsWith(MARK) || !parameter.endsWith(MARK)) {
-      throw new Error(`a prepared write changed its value ${JSON.stringify(parameter)}`);
-    }
-    return { path: JSON.parse(parameter.slice(1, -1)) as Path };
-  };
-  const slots = compiled.parameters.map(slotOf);
-  if (compiled.sql.includes(MARK)) throw new Error('a prepared write wrote a value into its text');
-  return { sql: compiled.sql, slots };
-}
-
-const holdsMark = (value: unknown): boolean =>
-  typeof value === 'string'
-    ? value.includes(MARK)
-    : typeof value === 'object' && value !== null && Object.values(value).some(holdsMark);
-
-function valueOf(slot: Slot, args: unknown): unknown {
-  if ('value' in slot) return slot.value;
-  if ('each' in slot) return slot.each.map((item) => valueOf(item, args));
-  let value = args;
-  for (const key of slot.path) value = (value as Record<string | number, unknown>)[key];
-  return value;
-}
-
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' &&
-  value !== null &&
-  (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null);
