@@ -115,3 +115,55 @@ describe('a page of members, written by the database, says what getMember says',
     }
   });
 });
+
+describe.each([
+  ['as in production', true],
+  ['checked against the contract', false],
+])('answers are written alike %s', (_title, production) => {
+  test('JSON with its type and exact length, no 304 the contract does not declare, problems as problem+json', async () => {
+    const ctx = await startTestService({ production });
+    try {
+      const org = await createOrg(ctx);
+      const members = `${ctx.url}/v1/organizations/${org.orgId}/members`;
+      const auth = { Authorization: `Bearer ${org.owner.key}` };
+      const added = await fetch(members, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          userId: 'usr_wide',
+          email: 'w@example.test',
+          name: 'Zoë 🚀 “wide”',
+        }),
+      });
+      expect(added.status).toBe(201);
+
+      const res = await fetch(`${members}/usr_wide`, { headers: auth });
+      const bytes = Buffer.from(await res.arrayBuffer());
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(Number(res.headers.get('content-length'))).toBe(bytes.length);
+      expect(JSON.parse(bytes.toString('utf8'))).toMatchObject({ user: { name: 'Zoë 🚀 “wide”' } });
+      const etag = res.headers.get('etag')!;
+      expect(etag).toMatch(/^"\d+"$/);
+
+      const again = await fetch(`${members}/usr_wide`, {
+        // fetch adds `Cache-Control: no-cache` to a conditional request unless one is given.
+        headers: { ...auth, 'If-None-Match': etag, 'Cache-Control': 'max-age=0' },
+      });
+      expect(again.status).toBe(200);
+      expect(Buffer.from(await again.arrayBuffer())).toEqual(bytes);
+
+      const missing = await fetch(`${members}/usr_nobody`, { headers: auth });
+      const problem = Buffer.from(await missing.arrayBuffer());
+      expect(missing.status).toBe(404);
+      expect(missing.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+      expect(Number(missing.headers.get('content-length'))).toBe(problem.length);
+      expect(JSON.parse(problem.toString('utf8'))).toMatchObject({
+        status: 404,
+        code: 'NOT_FOUND',
+      });
+    } finally {
+      await ctx.stop();
+    }
+  });
+});

@@ -15,21 +15,62 @@ export interface Answer {
 export type Invoke = (req: ServiceRequest, ctx: RequestContext) => Promise<Answer>;
 
 /**
- * Sends an answer. A JSON body with fields given as JSON text (a page the database wrote) is
- * written around them as they are, unless `asValues`: then it goes out as values, through
- * `res.json`, where the contract's response validator (tests) checks what it stands for.
+ * Sends an answer. A JSON body goes out through `writeJson`; one with fields given as JSON text (a
+ * page the database wrote) is written around them as they are, unless `checked`: then it goes
+ * out as values, through `res.json`, where the contract's response validator (tests) checks what
+ * it stands for before `writeJson` writes it (see `writeJsonChecked`).
  */
-export function send(res: Response, answer: Answer, asValues = false) {
-  if (answer.headers) res.set(answer.headers);
-  res.status(answer.status);
+export function send(res: Response, answer: Answer, checked = false) {
+  if (answer.headers) {
+    for (const name in answer.headers) res.setHeader(name, answer.headers[name]!);
+  }
+  res.statusCode = answer.status;
   if (answer.status === 204) res.end();
   else if (answer.contentType && !answer.contentType.startsWith('application/json')) {
     if (typeof answer.body === 'string') res.type(answer.contentType).send(answer.body);
     else res.type(answer.contentType).json(answer.body);
-  } else if (!hasJsonText(answer.body)) res.json(answer.body);
-  else if (asValues) res.json(valuesOf(answer.body));
-  else res.type('application/json').send(jsonWithText(answer.body));
+  } else if (checked) res.json(hasJsonText(answer.body) ? valuesOf(answer.body) : answer.body);
+  else {
+    const body = answer.body;
+    writeJson(res, hasJsonText(body) ? jsonWithText(body) : (JSON.stringify(body) ?? ''));
+  }
 }
+
+/**
+ * Writes JSON text as the answer, with the status already set: its type (`application/json`
+ * unless one is set), its length, and the end. Express's `res.send` would also copy the text into
+ * a buffer, and answer 304 to an `If-None-Match` naming the ETag, a status no operation of the
+ * contract declares.
+ */
+export function writeJson(res: Response, text: string) {
+  if (!res.hasHeader('Content-Type')) {
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  }
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/**
+ * Where answers are checked against the contract (outside production): `res.json` becomes
+ * `writeJson`, so that the response validator, which wraps `res.json` after this stage, checks an
+ * answer and then has it written as an unchecked one is.
+ */
+export function writeJsonChecked(_req: unknown, res: Response, next: () => void) {
+  (res.locals as Checked).answersChecked = true;
+  res.json = function json(this: Response, body: unknown) {
+    writeJson(this, JSON.stringify(body) ?? '');
+    return this;
+  };
+  next();
+}
+
+interface Checked {
+  answersChecked?: boolean;
+}
+
+/** Whether this response's answers are checked against the contract (`writeJsonChecked` ran). */
+export const answersChecked = (res: Response): boolean =>
+  (res.locals as Checked).answersChecked === true;
 
 function hasJsonText(body: unknown): body is Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;

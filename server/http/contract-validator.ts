@@ -2,6 +2,7 @@ import type { NextFunction, RequestHandler, Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { routes } from '../../generated/routes.js';
 import { AppError } from '../errors.js';
+import { writeJsonChecked } from './answer.js';
 import { presented } from './credentials.js';
 import { useIndexedRouteLookup, type OpenApiMetadata } from './route-lookup.js';
 import type { ServiceRequest } from './service-request.js';
@@ -39,7 +40,13 @@ export function contractValidator(document: object, validateResponses: boolean):
   // the operation is known, before the input is looked at, where the validator's own would run.
   const metadata = stages.findIndex((stage) => stage.name === 'metadataMiddleware');
   if (metadata < 0) throw new Error('express-openapi-validator has no metadata middleware');
-  return [...stages.slice(0, metadata + 1), credentialPresented, ...stages.slice(metadata + 1)];
+  const checked = validateResponses ? [writeJsonChecked] : [];
+  return [
+    ...stages.slice(0, metadata + 1),
+    credentialPresented,
+    ...checked,
+    ...stages.slice(metadata + 1),
+  ];
 }
 
 const secured = new Set<string>(
