@@ -1,4 +1,4 @@
-import type { RequestListener } from 'node:http';
+import { IncomingMessage, ServerResponse, type RequestListener } from 'node:http';
 import express, {
   type ErrorRequestHandler,
   type NextFunction,
@@ -49,7 +49,20 @@ const BODY_LIMIT = '64kb';
  * (`/v1/…`, `/access/v1/…`) enters its stages directly (`enterStages`), not through Express's
  * router, whose layers it would pass all the same.
  */
-export function createApp(deps: AppDeps): RequestListener {
+/**
+ * The service's HTTP side: its request listener, and the classes its server makes requests and
+ * responses of. They are born with Express's prototypes: an object whose prototype is swapped
+ * after it is made (as Express swaps them on every request) gets a map of its own from then on
+ * in V8, so every property a stage adds makes another map, and every place that reads a request
+ * sees a new one each time.
+ */
+export interface ServiceApp {
+  listener: RequestListener;
+  IncomingMessage: typeof IncomingMessage;
+  ServerResponse: typeof ServerResponse;
+}
+
+export function createApp(deps: AppDeps): ServiceApp {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -74,18 +87,35 @@ export function createApp(deps: AppDeps): RequestListener {
   app.use('/metrics', metricsAccess(deps.platformKeyHash, deps.metricsPublic));
   app.use(api);
   app.use(problems);
-  return enterStages(app, stages(first, api), problems, deps.logger);
+  const born = bornExpress(app);
+  return {
+    listener: enterStages(app, born.IncomingMessage, stages(first, api), problems, deps.logger),
+    ...born,
+  };
+}
+
+/** Request and response classes whose instances have the app's Express prototypes from birth. */
+function bornExpress(app: express.Express) {
+  class Request extends IncomingMessage {}
+  Object.setPrototypeOf(Request.prototype, app.request);
+  class Response extends ServerResponse {}
+  Object.setPrototypeOf(Response.prototype, app.response);
+  return {
+    IncomingMessage: Request,
+    ServerResponse: Response as typeof ServerResponse,
+  };
 }
 
 /**
  * The service's request listener: a request whose path is the API's (written as a path, not in
  * absolute form) is made an Express request and response as `app.handle` and its router make
- * them (prototypes, `res.locals`, `baseUrl`, `originalUrl`, `params`), then runs `api` and, on
+ * them (`res.locals`, `baseUrl`, `originalUrl`, `params`; the prototypes it has from birth), then runs `api` and, on
  * an error, `problems`, as the router would after passing every layer before them (none of
  * which is the API's); any other request goes to `app`.
  */
 function enterStages(
   app: express.Express,
+  born: typeof IncomingMessage,
   api: RequestHandler,
   problems: ErrorRequestHandler,
   logger: Logger,
@@ -100,8 +130,11 @@ function enterStages(
     const res = outgoing as Response;
     req.res = res;
     res.req = req;
-    Object.setPrototypeOf(req, app.request);
-    Object.setPrototypeOf(res, app.response);
+    // Made by another server than `listen`'s: given Express's prototypes now.
+    if (!(incoming instanceof born)) {
+      Object.setPrototypeOf(req, app.request);
+      Object.setPrototypeOf(res, app.response);
+    }
     res.locals = Object.create(null) as Response['locals'];
     req.baseUrl = '';
     req.originalUrl = url;

@@ -1,4 +1,5 @@
-import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { ServiceApp } from './app.js';
 import { answerParserErrors } from './problem.js';
 
 export interface ListenOptions {
@@ -30,7 +31,7 @@ export interface HttpServer {
 }
 
 /** Listens with the timeouts and the connection cap the configuration gives. */
-export async function listen(app: RequestListener, options: ListenOptions): Promise<HttpServer> {
+export async function listen(app: ServiceApp, options: ListenOptions): Promise<HttpServer> {
   const shortest = Math.min(
     options.headersTimeoutMs,
     options.requestTimeoutMs > 0 ? options.requestTimeoutMs : Infinity,
@@ -41,8 +42,10 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
       requestTimeout: options.requestTimeoutMs,
       // Node checks the timeouts every 30 s by default: a 30 s limit then acts after up to 60 s.
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(shortest / 4))),
+      IncomingMessage: app.IncomingMessage,
+      ServerResponse: app.ServerResponse,
     },
-    app,
+    app.listener,
   );
   server.maxConnections = options.maxConnections;
   answerParserErrors(server);
