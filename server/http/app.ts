@@ -42,14 +42,6 @@ export interface AppDeps extends HandlerDeps {
 const BODY_LIMIT = '64kb';
 
 /**
- * Builds the service as a few named stages, in order: security headers → `requestContext` →
- * (`metricsAccess` for /metrics) → `identify` → `rateLimit` → parsers → the contract's validator →
- * `operation` (every route from the contract's route table) → `errorHandler`. No stage calls into
- * another; consecutive stages run as one Express middleware (`stages`). A request to the API
- * (`/v1/…`, `/access/v1/…`) enters its stages directly (`enterStages`), not through Express's
- * router, whose layers it would pass all the same.
- */
-/**
  * The service's HTTP side: its request listener, and the classes its server makes requests and
  * responses of. They are born with Express's prototypes: an object whose prototype is swapped
  * after it is made (as Express swaps them on every request) gets a map of its own from then on
@@ -62,6 +54,14 @@ export interface ServiceApp {
   ServerResponse: typeof ServerResponse;
 }
 
+/**
+ * Builds the service as a few named stages, in order: security headers → `requestContext` →
+ * (`metricsAccess` for /metrics) → `identify` → `rateLimit` → parsers → the contract's validator →
+ * `operation` (every route from the contract's route table) → `errorHandler`. No stage calls into
+ * another; consecutive stages run as one Express middleware (`stages`). A request to the API
+ * (`/v1/…`, `/access/v1/…`) enters its stages directly (`enterStages`), not through Express's
+ * router, whose layers it would pass all the same.
+ */
 export function createApp(deps: AppDeps): ServiceApp {
   const app = express();
   app.disable('x-powered-by');
@@ -109,9 +109,9 @@ function bornExpress(app: express.Express) {
 /**
  * The service's request listener: a request whose path is the API's (written as a path, not in
  * absolute form) is made an Express request and response as `app.handle` and its router make
- * them (`res.locals`, `baseUrl`, `originalUrl`, `params`; the prototypes it has from birth), then runs `api` and, on
- * an error, `problems`, as the router would after passing every layer before them (none of
- * which is the API's); any other request goes to `app`.
+ * them (`res.locals`, `baseUrl`, `originalUrl`, `params`; the prototypes it has from birth),
+ * then runs `api` and, on an error, `problems`, as the router would after passing every layer
+ * before them (none of which is the API's); any other request goes to `app`.
  */
 function enterStages(
   app: express.Express,
