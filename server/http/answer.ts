@@ -14,13 +14,8 @@ export interface Answer {
 /** An operation as the request path calls it; stages wrap it (see idempotency). */
 export type Invoke = (req: ServiceRequest, ctx: RequestContext) => Promise<Answer>;
 
-/**
- * Sends an answer. A JSON body goes out through `writeJson`; one with fields given as JSON text (a
- * page the database wrote) is written around them as they are, unless `checked`: then it goes
- * out as values, through `res.json`, where the contract's response validator (tests) checks what
- * it stands for before `writeJson` writes it (see `writeJsonChecked`).
- */
-export function send(res: Response, answer: Answer, checked = false) {
+/** Sends an answer: its headers, its status, and its body (JSON through `sendJson`). */
+export function send(res: Response, answer: Answer) {
   if (answer.headers) {
     for (const name in answer.headers) res.setHeader(name, answer.headers[name]!);
   }
@@ -29,11 +24,18 @@ export function send(res: Response, answer: Answer, checked = false) {
   else if (answer.contentType && !answer.contentType.startsWith('application/json')) {
     if (typeof answer.body === 'string') res.type(answer.contentType).send(answer.body);
     else res.type(answer.contentType).json(answer.body);
-  } else if (checked) res.json(hasJsonText(answer.body) ? valuesOf(answer.body) : answer.body);
-  else {
-    const body = answer.body;
-    writeJson(res, hasJsonText(body) ? jsonWithText(body) : (JSON.stringify(body) ?? ''));
-  }
+  } else sendJson(res, answer.body);
+}
+
+/**
+ * Sends a JSON body, the status set. One with fields given as JSON text (a page the database
+ * wrote) is written around them as they are, unless answers are checked against the contract
+ * (`writeJsonChecked` ran): then it goes out as values, through `res.json`, where the response
+ * validator checks what it stands for before `writeJson` writes it.
+ */
+export function sendJson(res: Response, body: unknown) {
+  if (answersChecked(res)) res.json(hasJsonText(body) ? valuesOf(body) : body);
+  else writeJson(res, hasJsonText(body) ? jsonWithText(body) : (JSON.stringify(body) ?? ''));
 }
 
 /**
@@ -42,7 +44,7 @@ export function send(res: Response, answer: Answer, checked = false) {
  * a buffer, and answer 304 to an `If-None-Match` naming the ETag, a status no operation of the
  * contract declares.
  */
-export function writeJson(res: Response, text: string) {
+function writeJson(res: Response, text: string) {
   if (!res.hasHeader('Content-Type')) {
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
   }
@@ -69,8 +71,7 @@ interface Checked {
 }
 
 /** Whether this response's answers are checked against the contract (`writeJsonChecked` ran). */
-export const answersChecked = (res: Response): boolean =>
-  (res.locals as Checked).answersChecked === true;
+const answersChecked = (res: Response): boolean => (res.locals as Checked).answersChecked === true;
 
 function hasJsonText(body: unknown): body is Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;

@@ -13,8 +13,6 @@ import type { ServiceRequest } from './service-request.js';
 export interface OperationDeps extends DomainDeps {
   logger: Logger;
   usage: UsageRecorder;
-  /** Responses are checked against the contract: bodies go out as values (see `send`). */
-  validateResponses: boolean;
 }
 
 /**
@@ -67,7 +65,7 @@ export function operations(handlers: Handlers, deps: OperationDeps): RequestHand
         const answer = await invoke(req, { credential, requestId: req.requestId! });
         status = answer.status;
         settle(req, credential, status, deps.usage);
-        send(res, answer, deps.validateResponses);
+        send(res, answer);
       } catch (error) {
         settle(req, credential, (error as { status?: number }).status ?? 500, deps.usage);
         next(error);

@@ -5,7 +5,7 @@ import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { AppError, ERROR_STATUS, type ErrorCode, type FieldError } from '../errors.js';
 import { CommitOutcomeUnknownError, classifyDatabaseError } from '../storage/database-errors.js';
-import { answersChecked, writeJson } from './answer.js';
+import { sendJson } from './answer.js';
 import { refusalFor, type Refusals } from './refusals.js';
 
 const TITLES: Record<ErrorCode, string> = {
@@ -110,9 +110,7 @@ export function sendProblem(req: ProblemRequest, res: Response, error: AppError)
   for (const name in problem.headers) res.setHeader(name, problem.headers[name]!);
   res.statusCode = problem.status;
   res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
-  // Through `res.json` where answers are checked against the contract (see `writeJsonChecked`).
-  if (answersChecked(res)) res.json(problem.body);
-  else writeJson(res, JSON.stringify(problem.body));
+  sendJson(res, problem.body);
 }
 
 interface ValidatorError {

@@ -41,8 +41,10 @@ export async function findKeyRecord(
   return row ? { ...row, created_at: new Date(row.created_at) } : undefined;
 }
 
-/** Marks the claim committed: a write for the transaction of the change it guards. */
-/** Marks the key's change committed (compiled once; see `preparedWrite`). */
+/**
+ * Marks the claim committed: a write for the transaction of the change it guards (compiled once;
+ * see `preparedWrite`).
+ */
 export const markKeyCommitted = preparedWrite((ex: Executor, scope: string, key: string) =>
   ex
     .updateTable('idempotency_keys')
