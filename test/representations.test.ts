@@ -153,6 +153,32 @@ describe.each([
       expect(again.status).toBe(200);
       expect(Buffer.from(await again.arrayBuffer())).toEqual(bytes);
 
+      // Long answers (a page the database wrote, a page of the audit trail) are written after
+      // their head rather than joined to it: still whole, with their exact length.
+      for (let i = 0; i < 20; i++) {
+        const body = { userId: `usr_wide_${i}`, email: `w${i}@example.test`, name: `Zoë 🚀 ${i}` };
+        await fetch(members, {
+          method: 'POST',
+          headers: { ...auth, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      }
+      for (const [path, seen] of [
+        ['?limit=50', 'Zoë 🚀 19'],
+        ['/../audit-events?limit=50', 'usr_wide_19'],
+      ] as const) {
+        const long = await fetch(new URL(`${members}${path}`), {
+          headers: { ...auth, 'Cache-Control': 'no-cache' },
+        });
+        const text = Buffer.from(await long.arrayBuffer());
+        expect(long.status).toBe(200);
+        expect(text.length).toBeGreaterThan(4096);
+        expect(Number(long.headers.get('content-length'))).toBe(text.length);
+        const page = JSON.parse(text.toString('utf8')) as { data: unknown[] };
+        expect(page.data.length).toBeGreaterThan(20);
+        expect(text.toString('utf8')).toContain(seen);
+      }
+
       const missing = await fetch(`${members}/usr_nobody`, { headers: auth });
       const problem = Buffer.from(await missing.arrayBuffer());
       expect(missing.status).toBe(404);

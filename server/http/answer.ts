@@ -35,21 +35,41 @@ export function send(res: Response, answer: Answer) {
  */
 export function sendJson(res: Response, body: unknown) {
   if (answersChecked(res)) res.json(hasJsonText(body) ? valuesOf(body) : body);
-  else writeJson(res, hasJsonText(body) ? jsonWithText(body) : (JSON.stringify(body) ?? ''));
+  else if (hasJsonText(body)) writeJson(res, jsonParts(body));
+  else writeJson(res, [JSON.stringify(body) ?? '']);
 }
 
+/** Above this many characters, an answer's text is written apart from its head (see `writeJson`). */
+const LONG_TEXT = 4096;
+
 /**
- * Writes JSON text as the answer, with the status already set: its type (`application/json`
- * unless one is set), its length, and the end. Express's `res.send` would also copy the text into
- * a buffer, and answer 304 to an `If-None-Match` naming the ETag, a status no operation of the
- * contract declares.
+ * Writes JSON text, given in parts, as the answer, with the status already set: its type
+ * (`application/json` unless one is set), its length, and the end. Express's `res.send` would
+ * also copy the text into a buffer, and answer 304 to an `If-None-Match` naming the ETag, a status
+ * no operation of the contract declares. Node joins a text written at once with the head into one
+ * new string; a long text (a page) is written after the head instead, the parts sent together in
+ * one write to the socket, so that no copy of it is made on the heap, where each copy would be
+ * garbage to collect.
  */
-function writeJson(res: Response, text: string) {
+function writeJson(res: Response, parts: readonly string[]) {
   if (!res.hasHeader('Content-Type')) {
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
   }
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
+  let length = 0;
+  let characters = 0;
+  for (const part of parts) {
+    length += Buffer.byteLength(part);
+    characters += part.length;
+  }
+  res.setHeader('Content-Length', length);
+  if (characters <= LONG_TEXT) {
+    res.end(parts.length === 1 ? parts[0] : parts.join(''));
+    return;
+  }
+  res.cork();
+  res.flushHeaders();
+  for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]);
+  res.end(parts[parts.length - 1]);
 }
 
 /**
@@ -60,7 +80,7 @@ function writeJson(res: Response, text: string) {
 export function writeJsonChecked(_req: unknown, res: Response, next: () => void) {
   (res.locals as Checked).answersChecked = true;
   res.json = function json(this: Response, body: unknown) {
-    writeJson(this, JSON.stringify(body) ?? '');
+    writeJson(this, [JSON.stringify(body) ?? '']);
     return this;
   };
   next();
@@ -80,15 +100,25 @@ function hasJsonText(body: unknown): body is Record<string, unknown> {
   return false;
 }
 
-/** `JSON.stringify(body)`, with each field that is JSON text written as that text. */
-function jsonWithText(body: Record<string, unknown>): string {
-  const fields: string[] = [];
+/**
+ * `JSON.stringify(body)` in parts: each field that is JSON text is a part of its own, written as
+ * that text, between parts holding the rest.
+ */
+function jsonParts(body: Record<string, unknown>): string[] {
+  const parts: string[] = [];
+  let text = '{';
+  let separator = '';
   for (const [key, value] of Object.entries(body)) {
     if (value === undefined) continue;
-    const text = value instanceof JsonText ? value.text : JSON.stringify(value);
-    fields.push(`${JSON.stringify(key)}:${text}`);
+    text += `${separator}${JSON.stringify(key)}:`;
+    separator = ',';
+    if (value instanceof JsonText) {
+      parts.push(text, value.text);
+      text = '';
+    } else text += JSON.stringify(value);
   }
-  return `{${fields.join(',')}}`;
+  parts.push(`${text}}`);
+  return parts;
 }
 
 function valuesOf(body: Record<string, unknown>): Record<string, unknown> {
