@@ -35,6 +35,9 @@
 //   /proc), over the requests answered. The load on a shared machine moves req/s a lot and this
 //   little, so it tells what a change to the request path saves. BENCH_SERVICE_NODE_ARGS gives
 //   the service's node extra arguments (e.g. `--cpu-prof --cpu-prof-dir=DIR` for a profile).
+// - A target "within 1.2× of" another case (a deep page against the first) is judged on the two
+//   cases measured again in alternation, ALTERNATED.rounds rounds of ALTERNATED.seconds each,
+//   by the median of the rounds' ratios: measured minutes apart, one case moves by more than that.
 // - The targets of issue 7 are printed beside the figures; missing one does not fail the bench.
 //
 // Caveats: the load generator, the service and PostgreSQL share the machine's cores, so every
@@ -45,7 +48,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { ROLE_CHANGE_WITH_WEBHOOKS, buildCases } from './bench/cases.mjs';
 import { pgliteDatabase, postgresAdminUrl, postgresDatabase } from './bench/databases.mjs';
-import { measure } from './bench/load.mjs';
+import { alternate, measure } from './bench/load.mjs';
 import { startIdentityProvider } from './bench/identity.mjs';
 import { startBaseline, startService } from './bench/processes.mjs';
 import { printTable } from './bench/report.mjs';
@@ -72,6 +75,8 @@ const BASELINE_ORG = 'org_01JBENCHBASE00000000000000';
 /** batchMembers: each connection sets the role of its own block of this many members at once. */
 const BATCH_SIZE = 100;
 const PAIRED_SECONDS = 2;
+/** A target "within a factor of another case" is judged on this many alternated runs of both. */
+const ALTERNATED = { rounds: 6, seconds: 1.5 };
 const notCounted = { start: async () => {}, read: async () => null };
 
 const log = (text) => process.stderr.write(`${text}\n`);
@@ -364,10 +369,34 @@ async function measureAll(database, fixtures) {
         deliveries.backlog2 = await deliveryBacklog(sink, servers.service, fixtures);
       }
     }
+    await alternateWithin(rows, cases, servers.service);
     return { rows: withRatios(rows, cases), deliveries };
   } finally {
     await Promise.all(Object.values(servers).map((server) => server.stop()));
     await sink.stop();
+  }
+}
+
+/**
+ * Each case with a target "within a factor of" another case is measured again in alternation
+ * with that case (see `alternate`); the target is judged on the median of the rounds' ratios.
+ */
+async function alternateWithin(rows, cases, service) {
+  for (const [index, kase] of cases.entries()) {
+    const target = kase.targets?.find((candidate) => candidate.kind === 'within');
+    const other = target && cases.find((candidate) => candidate.title === target.of);
+    const otherRow = other && rows.find((row) => row.title === other.title);
+    if (!other || rows[index].failure || !otherRow || otherRow.failure) continue;
+    log(`  ${kase.title} against ${other.title}, alternated…`);
+    try {
+      rows[index].alternated = await alternate(other, kase, {
+        ...ALTERNATED,
+        server: service,
+        connections: settings.connections,
+      });
+    } catch (error) {
+      rows[index].failure = error.message;
+    }
   }
 }
 

@@ -341,6 +341,8 @@ export function judge(target, row, rows) {
       ? null
       : row.ratio >= target.share * other.ratio;
   }
-  // Within a factor either way: a deep page much faster than the first is not flat either.
-  return Math.max(other.rps, row.rps) / Math.min(other.rps, row.rps) <= target.factor;
+  // Within a factor either way: a deep page much faster than the first is not flat either. Read
+  // from the two measured in alternation when they were (see `alternate` in load.mjs).
+  const ratio = row.alternated ? row.alternated.median : row.rps / other.rps;
+  return Math.max(ratio, 1 / ratio) <= target.factor;
 }

@@ -134,3 +134,27 @@ function row(kase, { result, failures }, statements, connections) {
     failure: failureOf({ result, failures }),
   };
 }
+
+/**
+ * Two cases measured in alternation, `rounds` times each for `seconds`, one right after the
+ * other: how the second's req/s compares with the first's is read round by round, so that what
+ * other work on the machine does over a run weighs alike on both (measured minutes apart, the same
+ * case moves by more than the 1.2× a target allows). Returns the rounds' ratios, second over
+ * first, sorted, and their median.
+ */
+export async function alternate(first, second, { server, rounds, seconds, connections }) {
+  const load = { url: server.url, connections, duration: seconds };
+  const rate = async (kase) => {
+    const measured = await run(await prepare(kase), load);
+    const failure = failureOf(measured);
+    if (failure) throw new Error(`${kase.title}, alternated: ${failure}`);
+    return measured.result.requests.total / measured.result.duration;
+  };
+  const ratios = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const firstRps = await rate(first);
+    ratios.push((await rate(second)) / firstRps);
+  }
+  ratios.sort((a, b) => a - b);
+  return { rounds, seconds, ratios, median: ratios[Math.floor(ratios.length / 2)] };
+}

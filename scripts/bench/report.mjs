@@ -92,6 +92,16 @@ export function printTable({ heading, notes, rows }) {
     }
     console.log(text);
   }
+  for (const row of rows.filter((candidate) => candidate.alternated && !candidate.failure)) {
+    const { rounds, seconds, ratios, median } = row.alternated;
+    const target = row.targets.find((candidate) => candidate.kind === 'within');
+    console.log(
+      `\n  ${row.title} against ${target.of}, measured in alternation (${rounds} rounds of ` +
+        `${seconds} s each, one right after the other): ${fixed(2)(median)}× its req/s, median ` +
+        `of the rounds (${fixed(2)(ratios[0])} to ${fixed(2)(ratios.at(-1))}); "${target.label}" ` +
+        'is judged on this',
+    );
+  }
   const caveat = rows.find((row) => row.countCaveat)?.countCaveat;
   if (caveat) console.log(`\n  * ${caveat}: its count may be low`);
   const failed = rows.filter((row) => row.failure).length;
