@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { sql } from 'kysely';
-import { iso } from '../server/domain/representations.js';
+import { iso, toAuditEvent } from '../server/domain/representations.js';
+import type { AuditEventRecord } from '../server/storage/audit.repository.js';
 import { startTestService } from './support/context.js';
 import { createOrg } from './support/scenario.js';
 
@@ -110,6 +111,71 @@ describe('a page of members, written by the database, says what getMember says',
       };
       expect(legacy.user.imageUrl).toBeNull();
       expect(legacy.joinedAt).toBe('2026-01-02T03:04:05.678Z');
+    } finally {
+      await ctx.stop();
+    }
+  });
+});
+
+describe('a page of the audit trail, written by the database, says what toAuditEvent says', () => {
+  test('every field of every event, legacy ones and odd values included, across pages', async () => {
+    const ctx = await startTestService({ production: true });
+    try {
+      const org = await createOrg(ctx);
+      const members = `/v1/organizations/${org.orgId}/members`;
+      const auth = { Authorization: `Bearer ${org.owner.key}` };
+      for (const [userId, name] of [
+        ['usr_quote', 'Zoë "Q" \\ O\'Brien 🚀'],
+        ['usr_plain', 'Plain'],
+      ]) {
+        await fetch(`${ctx.url}${members}`, {
+          method: 'POST',
+          headers: { ...auth, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ userId, email: `${userId}@example.test`, name }),
+        });
+      }
+      await fetch(`${ctx.url}${members}/usr_plain`, {
+        method: 'PATCH',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'Ünïcode “name”', status: 'suspended' }),
+      });
+      const db = ctx.service.database.db;
+      // Events written before credentials other than keys existed name no `via`; a time with
+      // microseconds is cut to milliseconds; JSON values as a change records them.
+      const legacy = (id: string, actorType: string, userId: string | null, after: string) =>
+        sql`insert into audit_events (id, org_id, action, actor_type, actor_user_id, actor_key_id,
+            target_user_id, target_id, before, after, request_id, occurred_at, actor_via)
+          values (${id}, ${org.orgId}, 'member.role_changed', ${actorType}, ${userId}, null,
+            'usr_quote', null, '{"roleId":"member","nested":{"b":[1,2.5,null,true]}}'::jsonb,
+            ${after}::jsonb, 'req-legacy', '2026-01-02 03:04:05.678999+00', null)`.execute(db);
+      await legacy('evt_00000000000000000000000001', 'platform', null, '{"roleId":"viewer"}');
+      await legacy(
+        'evt_00000000000000000000000002',
+        'member',
+        org.owner.userId,
+        '{"n":"Zoë 🚀 \\"q\\""}',
+      );
+
+      const seen: unknown[] = [];
+      let cursor: string | undefined;
+      do {
+        const url = new URL(`${ctx.url}/v1/organizations/${org.orgId}/audit-events`);
+        url.searchParams.set('limit', '2');
+        if (cursor) url.searchParams.set('cursor', cursor);
+        const res = await fetch(url, { headers: auth });
+        expect(res.status).toBe(200);
+        const page = (await res.json()) as { data: unknown[]; nextCursor: string | null };
+        expect(page.data.length).toBeLessThanOrEqual(2);
+        seen.push(...page.data);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+
+      const { rows } = await sql<AuditEventRecord>`select * from audit_events
+        where org_id = ${org.orgId} order by id collate "C" desc`.execute(db);
+      expect(rows.length).toBeGreaterThanOrEqual(6);
+      expect(rows.some((row) => row.actor_type === 'platform')).toBe(true);
+      // Field for field, in the same order.
+      expect(JSON.stringify(seen)).toBe(JSON.stringify(rows.map(toAuditEvent)));
     } finally {
       await ctx.stop();
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { sql } from 'kysely';
 import { createOrganization } from '../server/domain/organizations.service.js';
 import { systemClock, ulidIds } from '../server/ids.js';
-import { auditPage, auditPageFact } from '../server/storage/audit.repository.js';
+import { auditPage, renderedAuditFact } from '../server/storage/audit.repository.js';
 import { migrateToLatest, openDatabase, type DatabaseHandle } from '../server/storage/database.js';
 import { onPostgres, scratchDatabase } from './support/database.js';
 
@@ -113,7 +113,7 @@ onPostgresOnly('a page of the audit trail reads its own organization’s events 
     await insert(other.organization.id, 'evt_9', 3_000);
     await sql`analyze audit_events`.execute(database.db);
 
-    const page = auditPageFact(database.db, orgId, auditPage({}, 51));
+    const page = renderedAuditFact(database.db, orgId, auditPage({}, 50));
     const { rows } = await sql<{
       'QUERY PLAN': PlanNode[];
     }>`explain (analyze, format json) select ${page} as page`.execute(database.db);

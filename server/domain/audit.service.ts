@@ -1,23 +1,27 @@
 import { preparedRead } from '../storage/access.repository.js';
 import {
   auditPage,
-  auditPageFact,
+  nextAuditKeyFact,
+  renderedAuditFact,
   type AuditFilter,
   type AuditPage,
 } from '../storage/audit.repository.js';
 import { readInOrganization, requirePermission } from './access.js';
 import type { DomainDeps, RequestContext } from './context.js';
-import { decodeCursor, encodeCursor, keyString, pageOf } from './cursor.js';
-import type { AuditEvent, Page } from './model.js';
-import { toAuditEvent } from './representations.js';
+import { decodeCursor, encodeCursor, keyString } from './cursor.js';
+import { JsonText, type RenderedPage } from './json-text.js';
+import type { AuditEvent } from './model.js';
 
-/** Rule 11's trail, newest first. */
+/**
+ * Rule 11's trail, newest first: one statement, the actor, tenancy and the page, rendered by the
+ * database.
+ */
 export async function listAuditEvents(
   deps: DomainDeps,
   ctx: RequestContext,
   orgId: string,
   query: AuditFilter & { limit: number; cursor?: string },
-): Promise<Page<AuditEvent>> {
+): Promise<RenderedPage<AuditEvent>> {
   const before =
     query.cursor === undefined
       ? undefined
@@ -26,18 +30,22 @@ export async function listAuditEvents(
     deps,
     ctx,
     orgId,
-    (_db, actor, { rows }) => {
+    (_db, actor, { events, lastKey }) => {
       requirePermission(actor, 'audit:read');
-      return pageOf(rows, query.limit, toAuditEvent, (row) =>
-        encodeCursor('audit', orgId, [row.id]),
-      );
+      return {
+        data: new JsonText<AuditEvent[]>(events),
+        nextCursor: lastKey === null ? null : encodeCursor('audit', orgId, [lastKey]),
+      };
     },
-    askAuditPage(auditPage(query, query.limit + 1, before)),
+    askAuditPage(auditPage(query, query.limit, before)),
   );
 }
 
 /** A page of the trail: one statement per combination of the filters given and page size. */
 const askAuditPage = preparedRead(
-  (ex, orgId, page: AuditPage) => ({ rows: auditPageFact(ex, orgId, page) }),
+  (ex, orgId, page: AuditPage) => ({
+    events: renderedAuditFact(ex, orgId, page),
+    lastKey: nextAuditKeyFact(ex, orgId, page),
+  }),
   ['limit'],
 );

@@ -1,8 +1,9 @@
-import { sql, type Expression, type Insertable, type RawBuilder } from 'kysely';
+import { sql, type Expression, type Insertable } from 'kysely';
 import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { actorUserId, rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import { likePattern } from './like.js';
+import { utcMilliseconds } from './rendering.js';
 import { preparedWrite } from './write-batch.js';
 import type { MembershipRow, MembershipsTable } from './schema.js';
 
@@ -115,9 +116,6 @@ export function membersPage(
   if (afterUserId !== undefined) page.afterUserId = afterUserId;
   return page;
 }
-
-const utcMilliseconds = (column: RawBuilder<unknown>) =>
-  sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
  * A page of members as JSON text in the contract's representation (what `toMember` makes of each
