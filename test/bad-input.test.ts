@@ -150,6 +150,30 @@ describe('bad bodies are refused with problem+json and change nothing', () => {
     expect(problem).toHaveProperty('status', 400);
   });
 
+  test('text that cannot be stored is reported where it sits, as a JSON pointer', async () => {
+    const problem = (await refused(
+      {
+        body: body({
+          ...valid,
+          name: 'ok',
+          extra: [{ deep: 'fine' }, { deep: 'a\u0000b' }],
+          ['we/ird~\u0000']: 1,
+        }),
+      },
+      400,
+      'VALIDATION_FAILED',
+    )) as unknown as { errors: { location: string; path: string; message: string }[] };
+    expect(problem.errors.map(({ location, path }) => ({ location, path }))).toEqual(
+      expect.arrayContaining([
+        { location: 'body', path: '/extra/1/deep' },
+        { location: 'body', path: '/we~1ird~0\u0000' },
+      ]),
+    );
+    expect(problem.errors.find((e) => e.path === '/we~1ird~0\u0000')?.message).toMatch(
+      /^the property name /,
+    );
+  });
+
   test('a body failing thousands of checks gets a bounded answer: at most 50 errors, each cut short', async () => {
     const unknown = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`x${i}`, i]));
     const problem = (await refused(

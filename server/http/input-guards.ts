@@ -5,21 +5,33 @@ import { isStorableText, UNSTORABLE_MESSAGE } from '../domain/text.js';
 /** No body of the contract nests deeper than a few levels; far deeper is refused outright. */
 const MAX_DEPTH = 32;
 
+/** A value met while walking a body: where it sits is kept as its key and parent. */
+interface Visit {
+  value: unknown;
+  key: string | number;
+  parent: Visit | undefined;
+  depth: number;
+}
+
+/** The JSON pointer of a visited value ("/" for the body itself), made only for what is reported. */
+function pointerOf(visit: Visit): string {
+  const keys: string[] = [];
+  for (let at: Visit | undefined = visit; at?.parent; at = at.parent) {
+    keys.push(String(at.key).replaceAll('~', '~0').replaceAll('/', '~1'));
+  }
+  return keys.length === 0 ? '/' : `/${keys.reverse().join('/')}`;
+}
+
 /** Walks the parsed body without recursion, so no nesting can exhaust the stack. */
 function inspect(body: unknown): FieldError[] {
   const found: FieldError[] = [];
-  const stack: { value: unknown; path: string; depth: number }[] = [
-    { value: body, path: '', depth: 0 },
-  ];
+  const stack: Visit[] = [{ value: body, key: '', parent: undefined, depth: 0 }];
   while (stack.length > 0 && found.length < 10) {
-    const { value, path, depth } = stack.pop()!;
+    const visit = stack.pop()!;
+    const { value, depth } = visit;
     if (typeof value === 'string') {
       if (!isStorableText(value)) {
-        found.push({
-          location: 'body',
-          path: path || '/',
-          message: UNSTORABLE_MESSAGE,
-        });
+        found.push({ location: 'body', path: pointerOf(visit), message: UNSTORABLE_MESSAGE });
       }
       continue;
     }
@@ -27,24 +39,32 @@ function inspect(body: unknown): FieldError[] {
     if (depth >= MAX_DEPTH) {
       found.push({
         location: 'body',
-        path: path || '/',
+        path: pointerOf(visit),
         message: `nests deeper than ${MAX_DEPTH} levels`,
       });
       continue;
     }
-    const entries = Array.isArray(value)
-      ? value.map((item, index) => [String(index), item] as const)
-      : Object.entries(value);
-    for (const [key, item] of entries) {
-      const pointer = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    if (Array.isArray(value)) {
+      for (let index = 0; index < value.length; index++) {
+        stack.push({ value: value[index], key: index, parent: visit, depth: depth + 1 });
+      }
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      const item = {
+        value: (value as Record<string, unknown>)[key],
+        key,
+        parent: visit,
+        depth: depth + 1,
+      };
       if (!isStorableText(key)) {
         found.push({
           location: 'body',
-          path: pointer,
+          path: pointerOf(item),
           message: `the property name ${UNSTORABLE_MESSAGE}`,
         });
       }
-      stack.push({ value: item, path: pointer, depth: depth + 1 });
+      stack.push(item);
     }
   }
   return found;
