@@ -589,6 +589,8 @@ describe(`evaluateAccessBatch (${engine})`, () => {
             resource: member(org.orgId, viewer.userId),
           },
           { action: { name: 'member.remove' }, resource: member(org.orgId, org.owner.userId) },
+          { subject: { type: 'user', id: 'usr_stranger' } },
+          { subject: { type: 'user', id: org.owner.userId }, action: { name: 'org:read' } },
         ],
       },
     });
@@ -598,6 +600,8 @@ describe(`evaluateAccessBatch (${engine})`, () => {
       refusedWith('NOT_A_MEMBER'),
       permitted,
       refusedWith('INSUFFICIENT_PERMISSION'),
+      refusedWith('NOT_A_MEMBER'),
+      permitted,
     ]);
   });
 
