@@ -206,6 +206,19 @@ describe('the kept pages', () => {
     expect(cache.size).toBe(22);
   });
 
+  test('keep the answer they hold for a revision when the same revision comes again', () => {
+    const cache = new RevisionCache<string[]>(100, (parts) => parts.join('').length);
+    const first = ['page at 1'];
+    cache.set('a', '1', first);
+    cache.set('b', '1', ['other']);
+    cache.set('a', '1', ['page at 1']); // rendered anew, nothing changed: a is used again
+    cache.set('c', '1', ['x'.repeat(88)]); // b, the least recently used, goes first
+    expect(cache.get('b')).toBeUndefined();
+    expect(cache.get('a')?.value).toBe(first);
+    cache.set('a', '2', ['page at 2']);
+    expect(cache.get('a')).toMatchObject({ revision: '2', value: ['page at 2'] });
+  });
+
   test('keep nothing larger than their capacity, and nothing at capacity 0', () => {
     const small = new RevisionCache<string>(5, (text) => text.length);
     small.set('k', '1', 'too long');

@@ -26,8 +26,19 @@ export class RevisionCache<V> {
     return kept;
   }
 
-  /** Keeps `value` as the answer for `key` at `revision` (an answer larger than it all: none). */
+  /**
+   * Keeps `value` as the answer for `key` at `revision` (an answer larger than it all: none). The
+   * answer already kept at that revision stays (it is the same answer): a page rendered anew on
+   * request while nothing changed is then garbage soon after it is sent, instead of a copy held
+   * on, which the collector would move and keep.
+   */
   set(key: string, revision: string, value: V): void {
+    const kept = this.entries.get(key);
+    if (kept?.revision === revision) {
+      this.entries.delete(key); // now the most recently used
+      this.entries.set(key, kept);
+      return;
+    }
     this.forget(key);
     const size = this.sizeOf(value) + key.length;
     if (size > this.capacity) return;
