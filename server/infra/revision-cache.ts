@@ -33,12 +33,7 @@ export class RevisionCache<V> {
    * on, which the collector would move and keep.
    */
   set(key: string, revision: string, value: V): void {
-    const kept = this.entries.get(key);
-    if (kept?.revision === revision) {
-      this.entries.delete(key); // now the most recently used
-      this.entries.set(key, kept);
-      return;
-    }
+    if (this.get(key)?.revision === revision) return; // now the most recently used
     this.forget(key);
     const size = this.sizeOf(value) + key.length;
     if (size > this.capacity) return;

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
-import { utcMilliseconds } from './rendering.js';
+import { nextKeyFact, utcMilliseconds } from './rendering.js';
 import type { AuditEventRow, NewAuditEvent } from './schema.js';
 import { preparedWrite } from './write-batch.js';
 
@@ -82,11 +82,7 @@ export function renderedAuditFact(ex: Executor, orgId: string, page: AuditPage) 
 /** The key the next page starts before (the last of this one), or null when none follows. */
 export function nextAuditKeyFact(ex: Executor, orgId: string, page: AuditPage) {
   const keys = auditQuery(ex, orgId, page).clearSelect().select('id');
-  return sql<string | null>`(
-    select case when count(*) > ${page.size}::bigint
-      then (array_agg(k.id order by k.id collate "C" desc))[${page.size}::int] end
-    from (${keys}) k
-  )` as Fact<string | null>;
+  return nextKeyFact(keys, 'id', 'desc', page.size);
 }
 
 /**

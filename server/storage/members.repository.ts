@@ -3,7 +3,7 @@ import { jsonObjectFrom } from 'kysely/helpers/postgres';
 import { actorUserId, rowsLimit, rowsToFetch, type Fact } from './access.repository.js';
 import type { Executor } from './database.js';
 import { likePattern } from './like.js';
-import { utcMilliseconds } from './rendering.js';
+import { nextKeyFact, utcMilliseconds } from './rendering.js';
 import { preparedWrite } from './write-batch.js';
 import type { MembershipRow, MembershipsTable } from './schema.js';
 
@@ -157,11 +157,7 @@ export function renderedMembersFact(ex: Executor, orgId: string, page: MembersPa
 /** The key the next page starts after (the last of this one), or null when none follows. */
 export function nextMemberKeyFact(ex: Executor, orgId: string, page: MembersPage) {
   const keys = membersQuery(ex, orgId, page).clearSelect().select('m.user_id');
-  return sql<string | null>`(
-    select case when count(*) > ${page.size}::bigint
-      then (array_agg(k.user_id order by k.user_id collate "C"))[${page.size}::int] end
-    from (${keys}) k
-  )` as Fact<string | null>;
+  return nextKeyFact(keys, 'user_id', 'asc', page.size);
 }
 
 /** Members ordered by user id (bytewise), after the keyset position given. */
