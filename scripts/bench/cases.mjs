@@ -23,6 +23,7 @@ function getCase({ title, server, path, key, headers, targets = [], expect }) {
     title,
     server,
     targets,
+    reads: true,
     options: (watch) => ({ requests: [watch(request)] }),
     probe: { path, headers: request.headers, expect },
   };
@@ -36,6 +37,7 @@ function postCase({ title, server, path, key, body, targets = [], expect }) {
     title,
     server,
     targets,
+    reads: true,
     options: (watch) => ({ requests: [watch({ method: 'POST', path, headers, body: text })] }),
     probe: { method: 'POST', path, headers, body: text, expect },
   };

@@ -136,6 +136,21 @@ function row(kase, { result, failures }, statements, connections) {
 }
 
 /**
+ * Runs a case for `seconds` without measuring it: the service's code is compiled by V8 as it runs
+ * (from the interpreter up to optimized code, over thousands of requests), and a case measured
+ * first would pay for it. Throws on any answer that is not 2xx.
+ */
+export async function warm(kase, { server, seconds, connections }) {
+  const warmed = await run(await prepare(kase), {
+    url: server.url,
+    connections,
+    duration: seconds,
+  });
+  const failure = failureOf(warmed);
+  if (failure) throw new Error(`${kase.title}, warming the service: ${failure}`);
+}
+
+/**
  * Two cases measured in alternation, `rounds` times each for `seconds`, one right after the
  * other: how the second's req/s compares with the first's is read round by round, so that what
  * other work on the machine does over a run weighs alike on both (measured minutes apart, the same
