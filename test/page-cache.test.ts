@@ -206,6 +206,22 @@ describe('the kept pages', () => {
     expect(cache.size).toBe(22);
   });
 
+  test('let go of answers in the order they were last used, whatever that order was', () => {
+    const cache = new RevisionCache<string>(50, (text) => text.length);
+    for (const key of ['a', 'b', 'c', 'd', 'e']) cache.set(key, '1', 'x'.repeat(9));
+    cache.get('c');
+    cache.get('a');
+    cache.set('e', '2', 'y'.repeat(9)); // a new revision of e: used now too
+    cache.get('c'); // oldest to newest: b, d, a, e, c
+    const kept = () => ['a', 'b', 'c', 'd', 'e'].filter((key) => cache.get(key) !== undefined);
+    cache.set('f', '1', 'x'.repeat(9));
+    expect(cache.size).toBe(50);
+    cache.set('g', '1', 'x'.repeat(19)); // 20 more: d and a go
+    expect(cache.size).toBe(50);
+    expect(kept()).toEqual(['c', 'e']);
+    expect(cache.get('e')?.value).toBe('y'.repeat(9));
+  });
+
   test('keep the answer they hold for a revision when the same revision comes again', () => {
     const cache = new RevisionCache<string[]>(100, (parts) => parts.join('').length);
     const first = ['page at 1'];
