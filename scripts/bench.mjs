@@ -26,10 +26,10 @@
 //   whose deep pages are reached with cursors built as the service builds them, not by walking.
 // - Load: autocannon, 50 connections. Before the first case, each read of the service runs for a
 //   second, unmeasured (V8 compiles the service in its first seconds of work). Per case: a warm-up
-//   run of BENCH_WARMUP_SECONDS, then a measured run
-//   of as many requests as the warm-up's rate makes in BENCH_SECONDS, which ends when all are
-//   answered (so every request counted was carried out); req/s is answers over its duration,
-//   p50/p99 its latencies. Any answer that is not 2xx fails the bench (exit status 1).
+//   run of BENCH_WARMUP_SECONDS, then a measured run of as many requests as the warm-up's rate
+//   makes in BENCH_SECONDS, which ends when all are answered (so every request counted was carried
+//   out); req/s is answers over its duration, p50/p99 its latencies. Any answer that is not 2xx
+//   fails the bench (exit status 1).
 // - Statements per request: on PostgreSQL, pg_stat_statements of the run's scratch database
 //   (top-level statements, BEGIN and COMMIT included), divided by the requests answered; on PGlite,
 //   counted inside the process at PGlite's protocol entry (scripts/bench/pglite-statements.mjs).
@@ -392,7 +392,7 @@ async function measureAll(database, fixtures) {
 async function warmService(cases, service) {
   const reads = cases.filter((kase) => kase.server === 'service' && kase.reads);
   if (reads.length === 0) return;
-  await timed('warming the service up (its reads, 1 s each)', async () => {
+  await timed(`warming the service up (its reads, ${WARM_SECONDS} s each)`, async () => {
     for (const kase of reads) {
       await warm(kase, {
         server: service,

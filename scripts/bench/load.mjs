@@ -136,18 +136,23 @@ function row(kase, { result, failures }, statements, connections) {
 }
 
 /**
+ * Runs a case for `seconds` with every answer required to be 2xx (an error names the case and
+ * `what` the run was for); returns its answers a second.
+ */
+async function runFor(kase, { server, seconds, connections }, what) {
+  const ran = await run(await prepare(kase), { url: server.url, connections, duration: seconds });
+  const failure = failureOf(ran);
+  if (failure) throw new Error(`${kase.title}, ${what}: ${failure}`);
+  return ran.result.requests.total / ran.result.duration;
+}
+
+/**
  * Runs a case for `seconds` without measuring it: the service's code is compiled by V8 as it runs
  * (from the interpreter up to optimized code, over thousands of requests), and a case measured
- * first would pay for it. Throws on any answer that is not 2xx.
+ * first would pay for it.
  */
-export async function warm(kase, { server, seconds, connections }) {
-  const warmed = await run(await prepare(kase), {
-    url: server.url,
-    connections,
-    duration: seconds,
-  });
-  const failure = failureOf(warmed);
-  if (failure) throw new Error(`${kase.title}, warming the service: ${failure}`);
+export async function warm(kase, load) {
+  await runFor(kase, load, 'warming the service');
 }
 
 /**
@@ -158,13 +163,7 @@ export async function warm(kase, { server, seconds, connections }) {
  * first, sorted, and their median.
  */
 export async function alternate(first, second, { server, rounds, seconds, connections }) {
-  const load = { url: server.url, connections, duration: seconds };
-  const rate = async (kase) => {
-    const measured = await run(await prepare(kase), load);
-    const failure = failureOf(measured);
-    if (failure) throw new Error(`${kase.title}, alternated: ${failure}`);
-    return measured.result.requests.total / measured.result.duration;
-  };
+  const rate = (kase) => runFor(kase, { server, seconds, connections }, 'alternated');
   const ratios = [];
   for (let round = 0; round < rounds; round += 1) {
     const firstRps = await rate(first);
